@@ -1,0 +1,92 @@
+// Package build turns a gateway frontend and its annotations into the desired AWS model. It is
+// pure: everything it needs from AWS (VPC, subnets, node security group) is resolved beforehand.
+package build
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+	"github.com/istio-alb-operator/istio-alb-operator/controllers/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
+	"github.com/istio-alb-operator/istio-alb-operator/health"
+)
+
+// Environment is what was discovered in AWS for this gateway.
+type Environment struct {
+	VPCID               string
+	Subnets             []string
+	NodeSecurityGroupID string
+}
+
+// Build returns the desired stack of one gateway.
+func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env Environment) (*model.Stack, error) {
+	traffic, err := fe.HTTPServicePort()
+	if err != nil {
+		return nil, err
+	}
+	if traffic.NodePort == 0 {
+		return nil, fmt.Errorf("service %s port %d has no nodePort yet", fe.Service, traffic.Port)
+	}
+	hc, err := health.ForInstanceTargets(fe, cfg.HealthCheck)
+	if err != nil {
+		return nil, err
+	}
+	if hc.Port == health.TrafficPort {
+		hc.Port = strconv.Itoa(int(traffic.NodePort))
+	}
+	if len(env.Subnets) < 2 {
+		return nil, fmt.Errorf("an ALB needs subnets in at least two availability zones, found %d", len(env.Subnets))
+	}
+
+	stack := &model.Stack{Tags: cfg.Tags}
+
+	stack.SecurityGroup = &model.SecurityGroup{
+		Name:        owner.Name(model.ResourceSecurityGroup),
+		Description: "ALB of " + owner.GatewayKey + ", managed by istio-alb-operator",
+		VPCID:       env.VPCID,
+	}
+	for _, cidr := range cfg.InboundCIDRs {
+		for _, port := range []int32{80, 443} {
+			stack.SecurityGroup.Ingress = append(stack.SecurityGroup.Ingress, model.IngressRule{FromPort: port, ToPort: port, CIDR: cidr})
+		}
+	}
+
+	nodePorts := []int32{traffic.NodePort}
+	if p, err := strconv.Atoi(hc.Port); err == nil && int32(p) != traffic.NodePort {
+		nodePorts = append(nodePorts, int32(p))
+	}
+	sort.Slice(nodePorts, func(i, j int) bool { return nodePorts[i] < nodePorts[j] })
+	stack.NodeAccess = &model.NodeAccess{NodeSecurityGroupID: env.NodeSecurityGroupID, Ports: nodePorts}
+
+	tg := model.TargetGroup{
+		ResourceID:  model.ResourceTargetGroup,
+		Port:        traffic.NodePort,
+		Protocol:    "HTTP",
+		TargetType:  annotations.TargetTypeInstance,
+		VPCID:       env.VPCID,
+		HealthCheck: hc,
+	}
+	tg.Name = owner.Name(tg.ResourceID, strconv.Itoa(int(tg.Port)), tg.Protocol, tg.TargetType, tg.VPCID)
+	for _, n := range fe.Nodes {
+		tg.Targets = append(tg.Targets, model.Target{ID: n.InstanceID, Port: traffic.NodePort})
+	}
+	sort.Slice(tg.Targets, func(i, j int) bool { return tg.Targets[i].ID < tg.Targets[j].ID })
+	stack.TargetGroups = []model.TargetGroup{tg}
+
+	subnets := append([]string(nil), env.Subnets...)
+	sort.Strings(subnets)
+	stack.LoadBalancer = &model.LoadBalancer{
+		Name:          owner.Name(model.ResourceLoadBalancer, cfg.Scheme),
+		Scheme:        cfg.Scheme,
+		IPAddressType: cfg.IPAddressType,
+		Subnets:       subnets,
+		Attributes:    cfg.LoadBalancerAttributes,
+	}
+	stack.Listeners = []model.Listener{{
+		Port: 80, Protocol: "HTTP", DefaultAction: model.Action{ForwardTo: tg.ResourceID},
+	}}
+	return stack, nil
+}

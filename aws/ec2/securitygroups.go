@@ -1,0 +1,246 @@
+package ec2
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+)
+
+// SecurityGroups deploys the ALB's security group and its rules on the node security group.
+type SecurityGroups struct {
+	API   API
+	Owner tags.Owner
+}
+
+// EnsureALBGroup makes the ALB security group match want. existingID is the group found by its
+// ownership tags ("" when there is none). It returns the group id.
+func (s *SecurityGroups) EnsureALBGroup(ctx context.Context, want *model.SecurityGroup, userTags map[string]string, existingID string) (string, error) {
+	id := existingID
+	var actual []model.IngressRule
+	if id == "" {
+		out, err := s.API.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+			GroupName:   aws.String(want.Name),
+			Description: aws.String(want.Description),
+			VpcId:       aws.String(want.VPCID),
+			TagSpecifications: []ec2types.TagSpecification{{
+				ResourceType: ec2types.ResourceTypeSecurityGroup,
+				Tags:         ec2Tags(s.Owner.For(model.ResourceSecurityGroup, userTags)),
+			}},
+		})
+		if err != nil {
+			return "", fmt.Errorf("CreateSecurityGroup %s: %w", want.Name, err)
+		}
+		id = aws.ToString(out.GroupId)
+	} else {
+		out, err := s.API.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
+		if err != nil {
+			return "", fmt.Errorf("DescribeSecurityGroups %s: %w", id, err)
+		}
+		for _, g := range out.SecurityGroups {
+			actual = cidrRules(g.IpPermissions)
+			if missing := missingTags(g.Tags, s.Owner.For(model.ResourceSecurityGroup, userTags)); len(missing) > 0 {
+				if _, err := s.API.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: missing}); err != nil {
+					return "", fmt.Errorf("CreateTags %s: %w", id, err)
+				}
+			}
+		}
+	}
+	add, remove := diffRules(want.Ingress, actual)
+	if len(add) > 0 {
+		if _, err := s.API.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: cidrPermissions(add)}); err != nil {
+			return id, fmt.Errorf("AuthorizeSecurityGroupIngress %s: %w", id, err)
+		}
+	}
+	if len(remove) > 0 {
+		if _, err := s.API.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: cidrPermissions(remove)}); err != nil {
+			return id, fmt.Errorf("RevokeSecurityGroupIngress %s: %w", id, err)
+		}
+	}
+	return id, nil
+}
+
+// EnsureNodeAccess makes the rules whose source is the ALB group (albGroupID) match want: on the
+// node security group, exactly want.Ports; on any other group, none. want nil removes them all.
+// Only rules with the operator's description are touched; created reports that the ALB group was
+// just created, so no rule can reference it yet and no read is needed.
+func (s *SecurityGroups) EnsureNodeAccess(ctx context.Context, want *model.NodeAccess, albGroupID string, created bool) error {
+	type key struct {
+		group string
+		port  int32
+	}
+	have := map[key]bool{}
+	if !created {
+		p := ec2.NewDescribeSecurityGroupsPaginator(s.API, &ec2.DescribeSecurityGroupsInput{
+			Filters: []ec2types.Filter{{Name: aws.String("ip-permission.group-id"), Values: []string{albGroupID}}},
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("DescribeSecurityGroups referencing %s: %w", albGroupID, err)
+			}
+			for _, g := range page.SecurityGroups {
+				for _, perm := range g.IpPermissions {
+					for _, pair := range perm.UserIdGroupPairs {
+						if aws.ToString(pair.GroupId) != albGroupID || aws.ToString(pair.Description) != tags.NodeRuleDescription {
+							continue
+						}
+						for port := aws.ToInt32(perm.FromPort); port <= aws.ToInt32(perm.ToPort); port++ {
+							have[key{aws.ToString(g.GroupId), port}] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	wanted := map[key]bool{}
+	if want != nil {
+		for _, p := range want.Ports {
+			wanted[key{want.NodeSecurityGroupID, p}] = true
+		}
+	}
+	add := map[string][]int32{}
+	remove := map[string][]int32{}
+	for k := range wanted {
+		if !have[k] {
+			add[k.group] = append(add[k.group], k.port)
+		}
+	}
+	for k := range have {
+		if !wanted[k] {
+			remove[k.group] = append(remove[k.group], k.port)
+		}
+	}
+	for _, group := range sortedKeys(remove) {
+		if _, err := s.API.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{
+			GroupId: aws.String(group), IpPermissions: groupPermissions(albGroupID, remove[group]),
+		}); err != nil {
+			return fmt.Errorf("RevokeSecurityGroupIngress %s from %s: %w", group, albGroupID, err)
+		}
+	}
+	for _, group := range sortedKeys(add) {
+		if _, err := s.API.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
+			GroupId: aws.String(group), IpPermissions: groupPermissions(albGroupID, add[group]),
+		}); err != nil {
+			return fmt.Errorf("AuthorizeSecurityGroupIngress %s from %s: %w", group, albGroupID, err)
+		}
+	}
+	return nil
+}
+
+// DeleteGroup deletes the ALB group. AWS refuses (DependencyViolation) while the deleted ALB's
+// network interfaces still exist; the caller retries later.
+func (s *SecurityGroups) DeleteGroup(ctx context.Context, id string) error {
+	if _, err := s.API.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)}); err != nil {
+		return fmt.Errorf("DeleteSecurityGroup %s: %w", id, err)
+	}
+	return nil
+}
+
+func cidrRules(perms []ec2types.IpPermission) []model.IngressRule {
+	var out []model.IngressRule
+	for _, p := range perms {
+		if aws.ToString(p.IpProtocol) != "tcp" {
+			continue
+		}
+		for _, r := range p.IpRanges {
+			out = append(out, model.IngressRule{FromPort: aws.ToInt32(p.FromPort), ToPort: aws.ToInt32(p.ToPort), CIDR: aws.ToString(r.CidrIp)})
+		}
+		for _, r := range p.Ipv6Ranges {
+			out = append(out, model.IngressRule{FromPort: aws.ToInt32(p.FromPort), ToPort: aws.ToInt32(p.ToPort), CIDR: aws.ToString(r.CidrIpv6)})
+		}
+	}
+	return out
+}
+
+func diffRules(want, have []model.IngressRule) (add, remove []model.IngressRule) {
+	h := map[model.IngressRule]bool{}
+	for _, r := range have {
+		h[r] = true
+	}
+	w := map[model.IngressRule]bool{}
+	for _, r := range want {
+		w[r] = true
+		if !h[r] {
+			add = append(add, r)
+		}
+	}
+	for _, r := range have {
+		if !w[r] {
+			remove = append(remove, r)
+		}
+	}
+	return add, remove
+}
+
+func cidrPermissions(rules []model.IngressRule) []ec2types.IpPermission {
+	var out []ec2types.IpPermission
+	for _, r := range rules {
+		p := ec2types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(r.FromPort), ToPort: aws.Int32(r.ToPort)}
+		if isIPv6(r.CIDR) {
+			p.Ipv6Ranges = []ec2types.Ipv6Range{{CidrIpv6: aws.String(r.CIDR), Description: aws.String(tags.NodeRuleDescription)}}
+		} else {
+			p.IpRanges = []ec2types.IpRange{{CidrIp: aws.String(r.CIDR), Description: aws.String(tags.NodeRuleDescription)}}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func groupPermissions(source string, ports []int32) []ec2types.IpPermission {
+	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
+	var out []ec2types.IpPermission
+	for _, p := range ports {
+		out = append(out, ec2types.IpPermission{
+			IpProtocol: aws.String("tcp"), FromPort: aws.Int32(p), ToPort: aws.Int32(p),
+			UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: aws.String(source), Description: aws.String(tags.NodeRuleDescription)}},
+		})
+	}
+	return out
+}
+
+func isIPv6(cidr string) bool {
+	for _, c := range cidr {
+		if c == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+func ec2Tags(m map[string]string) []ec2types.Tag {
+	var out []ec2types.Tag
+	for _, k := range sortedKeys(m) {
+		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
+	}
+	return out
+}
+
+func missingTags(have []ec2types.Tag, want map[string]string) []ec2types.Tag {
+	h := map[string]string{}
+	for _, t := range have {
+		h[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	var out []ec2types.Tag
+	for _, k := range sortedKeys(want) {
+		if v, ok := h[k]; !ok || v != want[k] {
+			out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(want[k])})
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

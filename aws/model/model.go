@@ -1,0 +1,123 @@
+// Package model holds the desired AWS state of one gateway as plain data: what the builder
+// produces and the deployer applies. Nothing here calls AWS.
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// Logical resource ids, the values of the istio-alb.io/resource tag.
+const (
+	ResourceSecurityGroup = "alb-sg"
+	ResourceLoadBalancer  = "alb"
+	ResourceTargetGroup   = "tg-http"
+)
+
+// Stack is everything one gateway needs in AWS. An empty Stack (no LoadBalancer) means
+// "delete everything this gateway owns".
+type Stack struct {
+	// Tags are the user's extra tags, added to every resource beside the ownership tags.
+	Tags          map[string]string `json:"tags,omitempty"`
+	SecurityGroup *SecurityGroup    `json:"securityGroup,omitempty"`
+	// NodeAccess are the rules the ALB's security group needs on the node security group.
+	NodeAccess   *NodeAccess   `json:"nodeAccess,omitempty"`
+	TargetGroups []TargetGroup `json:"targetGroups,omitempty"`
+	LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty"`
+	Listeners    []Listener    `json:"listeners,omitempty"`
+}
+
+// Empty reports whether the stack asks for nothing, i.e. a teardown.
+func (s *Stack) Empty() bool { return s == nil || s.LoadBalancer == nil }
+
+// Hash is a digest of the whole desired state: equal hashes mean nothing to apply.
+func (s *Stack) Hash() string {
+	b, _ := json.Marshal(s) // plain data with sorted map keys: never fails, deterministic
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// SecurityGroup is the ALB's own security group.
+type SecurityGroup struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description"`
+	VPCID       string        `json:"vpcId"`
+	Ingress     []IngressRule `json:"ingress"`
+}
+
+// IngressRule allows TCP traffic on a port range from a CIDR.
+type IngressRule struct {
+	FromPort int32  `json:"fromPort"`
+	ToPort   int32  `json:"toPort"`
+	CIDR     string `json:"cidr"` // IPv4 or IPv6 CIDR
+}
+
+// NodeAccess lets the ALB's security group reach the nodes on the given TCP ports.
+type NodeAccess struct {
+	NodeSecurityGroupID string  `json:"nodeSecurityGroupId"`
+	Ports               []int32 `json:"ports"` // sorted, distinct
+}
+
+// TargetGroup is an ALB target group with its targets.
+type TargetGroup struct {
+	ResourceID string `json:"resourceId"`
+	Name       string `json:"name"`
+	// Port, Protocol, TargetType and VPCID cannot change in place: a change replaces the group.
+	Port        int32       `json:"port"`
+	Protocol    string      `json:"protocol"`
+	TargetType  string      `json:"targetType"`
+	VPCID       string      `json:"vpcId"`
+	HealthCheck HealthCheck `json:"healthCheck"`
+	Targets     []Target    `json:"targets"` // sorted by ID then port
+}
+
+// HealthCheck is a target group's health check.
+type HealthCheck struct {
+	Protocol           string `json:"protocol"`
+	Port               string `json:"port"` // a number or "traffic-port"
+	Path               string `json:"path"`
+	Matcher            string `json:"matcher"`
+	IntervalSeconds    int32  `json:"intervalSeconds"`
+	TimeoutSeconds     int32  `json:"timeoutSeconds"`
+	HealthyThreshold   int32  `json:"healthyThreshold"`
+	UnhealthyThreshold int32  `json:"unhealthyThreshold"`
+}
+
+// Target is an instance id (or IP) and the port traffic goes to.
+type Target struct {
+	ID   string `json:"id"`
+	Port int32  `json:"port"`
+}
+
+// LoadBalancer is the application load balancer.
+type LoadBalancer struct {
+	Name          string `json:"name"` // depends on Scheme: a scheme change replaces the ALB
+	Scheme        string `json:"scheme"`
+	IPAddressType string `json:"ipAddressType"`
+	// Subnets are subnet ids, sorted.
+	Subnets []string `json:"subnets"`
+	// Attributes are the ELBv2 attributes the user set; other attributes are left alone.
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// Listener is one ALB listener.
+type Listener struct {
+	Port          int32  `json:"port"`
+	Protocol      string `json:"protocol"`
+	DefaultAction Action `json:"defaultAction"`
+}
+
+// Action is a listener's default action: forward to a target group of this stack, or redirect.
+type Action struct {
+	// ForwardTo is the ResourceID of a TargetGroup in the same Stack.
+	ForwardTo string    `json:"forwardTo,omitempty"`
+	Redirect  *Redirect `json:"redirect,omitempty"`
+}
+
+// Redirect is a redirect action.
+type Redirect struct {
+	Protocol   string `json:"protocol"`
+	Port       string `json:"port"`
+	StatusCode string `json:"statusCode"`
+}

@@ -1,0 +1,234 @@
+// Package annotations parses and validates the istio-alb.io/* annotations of a Gateway into a
+// typed Config, reporting every bad value as a field error that names the annotation.
+package annotations
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/istio-alb-operator/istio-alb-operator/health"
+)
+
+// Prefix of every annotation the operator reads or writes.
+const Prefix = "istio-alb.io/"
+
+// Annotation keys.
+const (
+	Enabled                = Prefix + "enabled"
+	Scheme                 = Prefix + "scheme"
+	TargetType             = Prefix + "target-type"
+	InboundCIDRs           = Prefix + "inbound-cidrs"
+	IPAddressType          = Prefix + "ip-address-type"
+	Subnets                = Prefix + "subnets"
+	Tags                   = Prefix + "tags"
+	LoadBalancerAttributes = Prefix + "load-balancer-attributes"
+	HealthCheckPath        = Prefix + "healthcheck-path"
+	HealthCheckPort        = Prefix + "healthcheck-port"
+	HealthCheckInterval    = Prefix + "healthcheck-interval-seconds"
+	HealthCheckTimeout     = Prefix + "healthcheck-timeout-seconds"
+	HealthyThreshold       = Prefix + "healthy-threshold"
+	UnhealthyThreshold     = Prefix + "unhealthy-threshold"
+	SuccessCodes           = Prefix + "success-codes"
+
+	// LoadBalancerDNS is written by the operator: the ALB's DNS name.
+	LoadBalancerDNS = Prefix + "load-balancer-dns"
+	// OriginalServiceType is written on a gateway Service the operator switched to NodePort.
+	OriginalServiceType = Prefix + "original-service-type"
+)
+
+// Values of the scheme, target-type and ip-address-type annotations.
+const (
+	SchemeInternetFacing = "internet-facing"
+	SchemeInternal       = "internal"
+	TargetTypeInstance   = "instance"
+	TargetTypeIP         = "ip"
+	IPAddressTypeIPv4    = "ipv4"
+	IPAddressTypeDual    = "dualstack"
+)
+
+// Config is a Gateway's parsed annotations, defaults applied.
+type Config struct {
+	Enabled       bool
+	Scheme        string
+	TargetType    string
+	InboundCIDRs  []string
+	IPAddressType string
+	// Subnets are subnet ids or Name tags; empty means discovered by role tags.
+	Subnets                []string
+	Tags                   map[string]string
+	LoadBalancerAttributes map[string]string
+	HealthCheck            health.Overrides
+}
+
+var (
+	successCodes = regexp.MustCompile(`^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$`)
+	tagKey       = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
+	attrKey      = regexp.MustCompile(`^[a-z0-9_.]+$`)
+)
+
+// IsEnabled reports whether the enabled annotation says "true"; any other value disables.
+func IsEnabled(a map[string]string) bool { return a[Enabled] == "true" }
+
+// Parse reads the annotations. The returned errors name each bad annotation and its value; when
+// there are any, the Config must not be acted on.
+func Parse(a map[string]string) (Config, field.ErrorList) {
+	p := parser{a: a, path: field.NewPath("metadata", "annotations")}
+	c := Config{
+		Scheme:        p.oneOf(Scheme, SchemeInternetFacing, SchemeInternetFacing, SchemeInternal),
+		TargetType:    p.oneOf(TargetType, TargetTypeInstance, TargetTypeInstance, TargetTypeIP),
+		IPAddressType: p.oneOf(IPAddressType, IPAddressTypeIPv4, IPAddressTypeIPv4, IPAddressTypeDual),
+	}
+	switch v, ok := a[Enabled]; {
+	case !ok || v == "false":
+	case v == "true":
+		c.Enabled = true
+	default:
+		p.invalid(Enabled, v, `must be "true" or "false"`)
+	}
+	if c.TargetType == TargetTypeIP {
+		p.invalid(TargetType, TargetTypeIP, "ip targets are not supported yet; use instance")
+	}
+	c.InboundCIDRs = p.cidrs(c.IPAddressType)
+	c.Subnets = p.list(Subnets)
+	c.Tags = p.pairs(Tags, func(k string) string {
+		if !tagKey.MatchString(k) || strings.HasPrefix(k, "aws:") || strings.HasPrefix(k, Prefix) {
+			return "keys must be valid AWS tag keys and may not start with aws: or " + Prefix
+		}
+		return ""
+	})
+	c.LoadBalancerAttributes = p.pairs(LoadBalancerAttributes, func(k string) string {
+		if !attrKey.MatchString(k) {
+			return "keys must be ELBv2 attribute names such as idle_timeout.timeout_seconds"
+		}
+		return ""
+	})
+	if v, ok := a[HealthCheckPath]; ok {
+		if !strings.HasPrefix(v, "/") || len(v) > 1024 {
+			p.invalid(HealthCheckPath, v, "must be a path starting with /")
+		}
+		c.HealthCheck.Path = &v
+	}
+	if v, ok := a[HealthCheckPort]; ok {
+		if n, err := strconv.Atoi(v); v != health.TrafficPort && (err != nil || n < 1 || n > 65535) {
+			p.invalid(HealthCheckPort, v, `must be a port number or "traffic-port"`)
+		}
+		c.HealthCheck.Port = &v
+	}
+	c.HealthCheck.IntervalSeconds = p.int32In(HealthCheckInterval, 5, 300)
+	c.HealthCheck.TimeoutSeconds = p.int32In(HealthCheckTimeout, 2, 120)
+	c.HealthCheck.HealthyThreshold = p.int32In(HealthyThreshold, 2, 10)
+	c.HealthCheck.UnhealthyThreshold = p.int32In(UnhealthyThreshold, 2, 10)
+	if v, ok := a[SuccessCodes]; ok {
+		if !successCodes.MatchString(v) {
+			p.invalid(SuccessCodes, v, `must be HTTP codes such as "200", "200,302" or "200-299"`)
+		}
+		c.HealthCheck.SuccessCodes = &v
+	}
+	if i, t := c.HealthCheck.IntervalSeconds, c.HealthCheck.TimeoutSeconds; i != nil && t != nil && *t >= *i {
+		p.invalid(HealthCheckTimeout, strconv.Itoa(int(*t)), "must be less than "+HealthCheckInterval)
+	}
+	return c, p.errs
+}
+
+type parser struct {
+	a    map[string]string
+	path *field.Path
+	errs field.ErrorList
+}
+
+func (p *parser) invalid(key, value, msg string) {
+	p.errs = append(p.errs, field.Invalid(p.path.Key(key), value, msg))
+}
+
+func (p *parser) oneOf(key, def string, allowed ...string) string {
+	v, ok := p.a[key]
+	if !ok {
+		return def
+	}
+	for _, x := range allowed {
+		if v == x {
+			return v
+		}
+	}
+	p.errs = append(p.errs, field.NotSupported(p.path.Key(key), v, allowed))
+	return def
+}
+
+func (p *parser) list(key string) []string {
+	v, ok := p.a[key]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		p.invalid(key, v, "must be a comma-separated list")
+	}
+	return out
+}
+
+func (p *parser) cidrs(ipAddressType string) []string {
+	if _, ok := p.a[InboundCIDRs]; !ok {
+		if ipAddressType == IPAddressTypeDual {
+			return []string{"0.0.0.0/0", "::/0"}
+		}
+		return []string{"0.0.0.0/0"}
+	}
+	out := p.list(InboundCIDRs)
+	for _, c := range out {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil || n.String() != c {
+			p.invalid(InboundCIDRs, c, "must be a CIDR such as 10.0.0.0/8 (network address, no host bits)")
+		} else if n.IP.To4() == nil && ipAddressType != IPAddressTypeDual {
+			p.invalid(InboundCIDRs, c, "an IPv6 CIDR needs "+IPAddressType+": dualstack")
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (p *parser) pairs(key string, checkKey func(string) string) map[string]string {
+	items := p.list(key)
+	if items == nil {
+		return nil
+	}
+	out := make(map[string]string, len(items))
+	for _, item := range items {
+		k, v, ok := strings.Cut(item, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			p.invalid(key, item, "must be key=value pairs separated by commas")
+			continue
+		}
+		if msg := checkKey(k); msg != "" {
+			p.invalid(key, k, msg)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func (p *parser) int32In(key string, min, max int) *int32 {
+	v, ok := p.a[key]
+	if !ok {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		p.invalid(key, v, fmt.Sprintf("must be an integer from %d to %d", min, max))
+		return nil
+	}
+	n32 := int32(n)
+	return &n32
+}

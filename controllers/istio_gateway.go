@@ -1,0 +1,257 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/istio-alb-operator/istio-alb-operator/controllers/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
+)
+
+// IstioGatewayReconciler reconciles networking.istio.io/v1 Gateways.
+type IstioGatewayReconciler struct {
+	Client   client.Client
+	Pipeline *Pipeline
+	// WatchNamespace limits the Gateways served; empty means all.
+	WatchNamespace string
+}
+
+// Kind implements Resolver.
+func (r *IstioGatewayReconciler) Kind() string { return frontend.KindIstio }
+
+// Reconcile implements reconcile.Reconciler.
+func (r *IstioGatewayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var gw istionet.Gateway
+	if err := r.Client.Get(ctx, req.NamespacedName, &gw); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	return r.Pipeline.Reconcile(ctx, &gw, r)
+}
+
+// Resolve implements Resolver: the Service whose selector picks only the gateway's pods, the
+// readiness probe of the gateway Deployment, the servers and the target nodes.
+func (r *IstioGatewayReconciler) Resolve(ctx context.Context, obj client.Object) (*frontend.Frontend, *corev1.Service, error) {
+	gw := obj.(*istionet.Gateway)
+	selector := gw.Spec.GetSelector()
+	if len(selector) == 0 {
+		return nil, nil, userErrorf(ReasonInvalidGateway, "spec.selector is empty: the Gateway selects no gateway pods")
+	}
+	svcs, err := r.servicesFor(ctx, selector)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch len(svcs) {
+	case 0:
+		return nil, nil, userErrorf(ReasonServiceNotFound, "no Service selects the gateway pods of selector %s", formatLabels(selector))
+	case 1:
+	default:
+		var names []string
+		for _, s := range svcs {
+			names = append(names, s.Namespace+"/"+s.Name)
+		}
+		return nil, nil, userErrorf(ReasonAmbiguousService, "selector %s matches several Services (%s)", formatLabels(selector), strings.Join(names, ", "))
+	}
+	svc := svcs[0]
+	fe := &frontend.Frontend{
+		Kind: frontend.KindIstio, Namespace: gw.Namespace, Name: gw.Name,
+		Service: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name},
+	}
+	for _, s := range gw.Spec.GetServers() {
+		if s.GetPort() == nil {
+			continue
+		}
+		fe.Servers = append(fe.Servers, frontend.Server{
+			Port: int32(s.GetPort().GetNumber()), Protocol: strings.ToUpper(s.GetPort().GetProtocol()), Hosts: s.GetHosts(),
+		})
+	}
+	if fe.Probe, err = r.probe(ctx, svc.Namespace, selector); err != nil {
+		return nil, nil, err
+	}
+	var nodes corev1.NodeList
+	if err := r.Client.List(ctx, &nodes); err != nil {
+		return nil, nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	fe.Nodes = TargetNodes(nodes.Items)
+	return fe, svc, nil
+}
+
+// Service implements Resolver.
+func (r *IstioGatewayReconciler) Service(ctx context.Context, obj client.Object) (*corev1.Service, error) {
+	gw := obj.(*istionet.Gateway)
+	if len(gw.Spec.GetSelector()) == 0 {
+		return nil, nil
+	}
+	svcs, err := r.servicesFor(ctx, gw.Spec.GetSelector())
+	if err != nil || len(svcs) != 1 {
+		return nil, err
+	}
+	return svcs[0], nil
+}
+
+// OtherUsers implements Resolver: the other enabled Istio Gateways whose selector picks svc's pods.
+func (r *IstioGatewayReconciler) OtherUsers(ctx context.Context, obj client.Object, svc *corev1.Service) ([]string, error) {
+	var list istionet.GatewayList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing gateways: %w", err)
+	}
+	var out []string
+	for _, gw := range list.Items {
+		if gw.UID == obj.GetUID() || !gw.DeletionTimestamp.IsZero() || !annotations.IsEnabled(gw.Annotations) {
+			continue
+		}
+		if selects(svc, gw.Spec.GetSelector()) {
+			out = append(out, gw.Namespace+"/"+gw.Name)
+		}
+	}
+	return out, nil
+}
+
+// selects reports whether the Service's pods are all gateway pods: every label of the Gateway's
+// selector is required by the Service's selector too.
+func selects(svc *corev1.Service, gatewaySelector map[string]string) bool {
+	if len(gatewaySelector) == 0 || len(svc.Spec.Selector) == 0 {
+		return false
+	}
+	for k, v := range gatewaySelector {
+		if svc.Spec.Selector[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *IstioGatewayReconciler) servicesFor(ctx context.Context, selector map[string]string) ([]*corev1.Service, error) {
+	var list corev1.ServiceList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing services: %w", err)
+	}
+	var out []*corev1.Service
+	for i := range list.Items {
+		s := &list.Items[i]
+		if s.DeletionTimestamp.IsZero() && selects(s, selector) {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
+	return out, nil
+}
+
+// probe returns the HTTP readiness probe of the gateway Deployment (its istio-proxy container
+// first), looked up in the Service's namespace by the Gateway's selector.
+func (r *IstioGatewayReconciler) probe(ctx context.Context, namespace string, selector map[string]string) (*frontend.Probe, error) {
+	var list appsv1.DeploymentList
+	if err := r.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("listing deployments: %w", err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	for _, d := range list.Items {
+		if !containsLabels(d.Spec.Template.Labels, selector) {
+			continue
+		}
+		containers := append([]corev1.Container(nil), d.Spec.Template.Spec.Containers...)
+		sort.SliceStable(containers, func(i, j int) bool { return containers[i].Name == "istio-proxy" && containers[j].Name != "istio-proxy" })
+		for _, c := range containers {
+			if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil {
+				return &frontend.Probe{Path: p.HTTPGet.Path, Port: p.HTTPGet.Port, Scheme: string(p.HTTPGet.Scheme)}, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+func containsLabels(labels, selector map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(selector) > 0
+}
+
+func formatLabels(m map[string]string) string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// SetupWithManager registers the controller and the watches that bring a Gateway back when its
+// Service, gateway Deployment or the nodes change.
+func (r *IstioGatewayReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("istio-gateway").
+		For(&istionet.Gateway{}, builder.WithPredicates(predicate.NewPredicateFuncs(r.inScope))).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			svc := o.(*corev1.Service)
+			return r.gatewaysWhere(ctx, func(gw *istionet.Gateway) bool { return selects(svc, gw.Spec.GetSelector()) })
+		})).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			d := o.(*appsv1.Deployment)
+			return r.gatewaysWhere(ctx, func(gw *istionet.Gateway) bool {
+				return containsLabels(d.Spec.Template.Labels, gw.Spec.GetSelector())
+			})
+		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			return r.gatewaysWhere(ctx, func(*istionet.Gateway) bool { return true })
+		}), builder.WithPredicates(nodeTargetChanged)).
+		Complete(r)
+}
+
+func (r *IstioGatewayReconciler) inScope(o client.Object) bool {
+	return r.WatchNamespace == "" || o.GetNamespace() == r.WatchNamespace
+}
+
+// gatewaysWhere lists the Gateways the operator manages (enabled, or still holding its
+// finalizer) that satisfy match.
+func (r *IstioGatewayReconciler) gatewaysWhere(ctx context.Context, match func(*istionet.Gateway) bool) []reconcile.Request {
+	var list istionet.GatewayList
+	opts := []client.ListOption{}
+	if r.WatchNamespace != "" {
+		opts = append(opts, client.InNamespace(r.WatchNamespace))
+	}
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, gw := range list.Items {
+		managed := annotations.IsEnabled(gw.Annotations) || hasFinalizer(gw.Finalizers)
+		if managed && match(gw) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}})
+		}
+	}
+	return out
+}
+
+func hasFinalizer(fs []string) bool {
+	for _, f := range fs {
+		if f == Finalizer {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeTargetChanged passes node events that can change the registered targets.
+var nodeTargetChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld.(*corev1.Node), e.ObjectNew.(*corev1.Node)
+		return eligible(o) != eligible(n) || o.Spec.ProviderID != n.Spec.ProviderID
+	},
+}
+

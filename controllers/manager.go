@@ -1,0 +1,137 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
+)
+
+// Options are the operator's flags (DESIGN §3); each has an environment-variable default.
+type Options struct {
+	ClusterName            string
+	AWSRegion              string
+	VPCID                  string
+	AWSEndpointURL         string
+	Kubeconfig             string
+	LeaderElect            bool
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	DNSOwnerID             string
+	WatchNamespace         string
+	DefaultSSLPolicy       string
+	SyncPeriod             time.Duration
+	// Observers are told of every AWS call (tests count calls with them).
+	Observers []clients.Observer
+}
+
+// BindFlags registers the flags.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.ClusterName, "cluster-name", os.Getenv("CLUSTER_NAME"), "EKS cluster name; tags every AWS resource (required)")
+	fs.StringVar(&o.AWSRegion, "aws-region", firstEnv("AWS_REGION", "AWS_DEFAULT_REGION"), "AWS region")
+	fs.StringVar(&o.VPCID, "vpc-id", os.Getenv("VPC_ID"), "VPC of the cluster; discovered from the nodes' instances when empty")
+	fs.StringVar(&o.AWSEndpointURL, "aws-endpoint-url", os.Getenv("AWS_ENDPOINT_URL"), "AWS endpoint override (LocalStack, moto)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig; in-cluster configuration when empty")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `metrics address; "0" disables`)
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `/healthz and /readyz address; "0" disables`)
+	fs.StringVar(&o.DNSOwnerID, "dns-owner-id", os.Getenv("DNS_OWNER_ID"), "owner id of the Route53 TXT registry (default: cluster name)")
+	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
+	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", "ELBSecurityPolicy-TLS13-1-2-2021-06", "ALB SSL policy when a Gateway sets none")
+	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often unchanged gateways are checked for drift in AWS")
+}
+
+// Complete validates the options and fills defaults.
+func (o *Options) Complete() error {
+	if o.ClusterName == "" {
+		return errors.New("--cluster-name is required")
+	}
+	if o.DNSOwnerID == "" {
+		o.DNSOwnerID = o.ClusterName
+	}
+	if o.SyncPeriod <= 0 {
+		return fmt.Errorf("--sync-period must be positive, got %s", o.SyncPeriod)
+	}
+	return nil
+}
+
+// RESTConfig loads the Kubernetes client configuration.
+func (o *Options) RESTConfig() (*rest.Config, error) {
+	if o.Kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	}
+	return ctrl.GetConfig()
+}
+
+// Scheme has every type the operator reads.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = istionet.AddToScheme(s)
+	return s
+}
+
+// NewManager builds the manager with the AWS clients and the reconcilers.
+func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, error) {
+	aws, err := clients.New(ctx, clients.Options{Region: o.AWSRegion, EndpointURL: o.AWSEndpointURL, Observers: o.Observers})
+	if err != nil {
+		return nil, err
+	}
+	mopts := ctrl.Options{
+		Scheme:                 Scheme(),
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		LeaderElection:         o.LeaderElect,
+		LeaderElectionID:       "istio-alb-operator.istio-alb.io",
+	}
+	mgr, err := ctrl.NewManager(cfg, mopts)
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if o.HealthProbeBindAddress != "0" {
+		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+			return nil, err
+		}
+	}
+	pipeline := &Pipeline{
+		Client:      mgr.GetClient(),
+		Events:      mgr.GetEventRecorder("istio-alb-operator"),
+		Deployer:    &deploy.Deployer{Tagging: aws.Tagging, EC2: aws.EC2, ELBV2: aws.ELBV2},
+		Discoverer:  &ec2.Discoverer{API: aws.EC2, ClusterName: o.ClusterName, VPCID: o.VPCID, TTL: o.SyncPeriod},
+		ClusterName: o.ClusterName,
+		SyncPeriod:  o.SyncPeriod,
+	}
+	istio := &IstioGatewayReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace}
+	if err := istio.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the Istio Gateway controller: %w", err)
+	}
+	return mgr, nil
+}
+
+func firstEnv(keys ...string) string {
+	for _, k := range keys {
+		if v := os.Getenv(k); v != "" {
+			return v
+		}
+	}
+	return ""
+}

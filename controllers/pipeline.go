@@ -1,0 +1,310 @@
+// Package controllers reconciles annotated gateways (Istio and Gateway API) into ALBs: each kind
+// resolves its gateway into one frontend, and one shared pipeline does the rest.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+	"github.com/istio-alb-operator/istio-alb-operator/controllers/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
+	"github.com/istio-alb-operator/istio-alb-operator/health"
+)
+
+// Finalizer holds a Gateway until its AWS resources are deleted and its Service restored.
+const Finalizer = "istio-alb.io/cleanup"
+
+// Event reasons; stable, since users alert on them.
+const (
+	ReasonInvalidAnnotation  = "InvalidAnnotation"
+	ReasonInvalidGateway     = "InvalidGateway"
+	ReasonServiceNotFound    = "ServiceNotFound"
+	ReasonAmbiguousService   = "AmbiguousService"
+	ReasonStatusPortNotFound = "StatusPortNotFound"
+	ReasonNoTargetNodes      = "NoTargetNodes"
+	ReasonNetworkNotFound    = "NetworkNotFound"
+	ReasonServiceSwitched    = "ServiceSwitchedToNodePort"
+	ReasonServiceRestored    = "ServiceRestored"
+	ReasonLoadBalancerReady  = "LoadBalancerReady"
+	ReasonAWSError           = "AWSError"
+	ReasonCleanupWaiting     = "CleanupWaiting"
+	ReasonCleanedUp          = "CleanedUp"
+)
+
+// UserError is a problem the user must fix; it becomes a Warning Event and no retry (the watches
+// bring the Gateway back when something relevant changes).
+type UserError struct {
+	Reason  string
+	Message string
+}
+
+func (e *UserError) Error() string { return e.Message }
+
+func userErrorf(reason, format string, args ...any) error {
+	return &UserError{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// Resolver is what one Gateway kind provides to the pipeline.
+type Resolver interface {
+	// Kind is the kind's name in the istio-alb.io/gateway tag.
+	Kind() string
+	// Resolve finds the gateway's Service and reads the frontend (Service ports excepted).
+	Resolve(ctx context.Context, gw client.Object) (*frontend.Frontend, *corev1.Service, error)
+	// Service returns the gateway's Service, nil when it cannot be found (used at teardown).
+	Service(ctx context.Context, gw client.Object) (*corev1.Service, error)
+	// OtherUsers names the other enabled gateways that use svc.
+	OtherUsers(ctx context.Context, gw client.Object, svc *corev1.Service) ([]string, error)
+}
+
+// Pipeline is the reconcile shared by both Gateway kinds: resolve → NodePort → health → build →
+// deploy → report, and teardown with the same deployer.
+type Pipeline struct {
+	Client      client.Client
+	Events      events.EventRecorder
+	Deployer    *deploy.Deployer
+	Discoverer  *ec2.Discoverer
+	ClusterName string
+	// SyncPeriod is how often an unchanged gateway's AWS resources are read back and repaired.
+	SyncPeriod time.Duration
+
+	mu      sync.Mutex
+	applied map[string]appliedState
+}
+
+// appliedState remembers the last successful apply of a gateway, so that an event-triggered
+// reconcile whose desired state is unchanged makes no AWS call.
+type appliedState struct {
+	hash  string
+	at    time.Time
+	owned []elbv2.Owned
+	dns   string
+}
+
+func (p *Pipeline) state(key string) appliedState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied[key]
+}
+
+func (p *Pipeline) remember(key string, s *appliedState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.applied == nil {
+		p.applied = map[string]appliedState{}
+	}
+	if s == nil {
+		delete(p.applied, key)
+		return
+	}
+	p.applied[key] = *s
+}
+
+// Reconcile runs the pipeline for one Gateway object of the resolver's kind.
+func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) (ctrl.Result, error) {
+	owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: r.Kind() + "/" + gw.GetNamespace() + "/" + gw.GetName()}
+	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("gateway", owner.GatewayKey))
+	ann := gw.GetAnnotations()
+	value, has := ann[annotations.Enabled]
+	if !gw.GetDeletionTimestamp().IsZero() || !has || value == "false" {
+		if !controllerutil.ContainsFinalizer(gw, Finalizer) {
+			p.remember(owner.GatewayKey, nil)
+			return ctrl.Result{}, nil
+		}
+		return p.teardown(ctx, gw, owner, r)
+	}
+	cfg, errs := annotations.Parse(ann)
+	if len(errs) > 0 {
+		p.warn(gw, ReasonInvalidAnnotation, errs.ToAggregate().Error())
+		return ctrl.Result{}, nil
+	}
+	stack, err := p.desired(ctx, gw, owner, cfg, r)
+	if err != nil {
+		return p.fail(ctx, gw, err)
+	}
+
+	st := p.state(owner.GatewayKey)
+	hash := stack.Hash()
+	if st.hash == hash && time.Since(st.at) < p.SyncPeriod && controllerutil.ContainsFinalizer(gw, Finalizer) {
+		if err := p.publish(ctx, gw, st.dns); err != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{RequeueAfter: p.SyncPeriod - time.Since(st.at)}, nil
+	}
+	if !controllerutil.ContainsFinalizer(gw, Finalizer) {
+		controllerutil.AddFinalizer(gw, Finalizer)
+		if err := p.Client.Update(ctx, gw); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+	}
+	res, err := p.Deployer.Apply(ctx, owner, stack, st.owned)
+	if err != nil {
+		return p.fail(ctx, gw, err)
+	}
+	if st.hash != hash || st.dns != res.LoadBalancer.DNSName {
+		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonLoadBalancerReady, "Deploy",
+			"ALB %s programmed (listeners %s, %d targets)", res.LoadBalancer.DNSName, listenerPorts(stack), countTargets(stack))
+	}
+	p.remember(owner.GatewayKey, &appliedState{hash: hash, at: time.Now(), owned: res.Owned, dns: res.LoadBalancer.DNSName})
+	if err := p.publish(ctx, gw, res.LoadBalancer.DNSName); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: p.SyncPeriod}, nil
+}
+
+// desired gathers everything and builds the stack. Every check of the user's objects comes
+// before the first AWS call, so bad input never creates anything.
+func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Owner, cfg annotations.Config, r Resolver) (*model.Stack, error) {
+	fe, svc, err := r.Resolve(ctx, gw)
+	if err != nil {
+		return nil, err
+	}
+	if changed, err := ensureNodePort(ctx, p.Client, svc); err != nil {
+		return nil, err
+	} else if changed {
+		p.Events.Eventf(gw, svc, corev1.EventTypeNormal, ReasonServiceSwitched, "SwitchServiceType",
+			"Service %s/%s switched to NodePort for the ALB", svc.Namespace, svc.Name)
+	}
+	fe.ServicePorts = servicePorts(svc)
+	if _, err := fe.HTTPServicePort(); err != nil {
+		return nil, userErrorf(ReasonInvalidGateway, "%v", err)
+	}
+	if _, err := health.ForInstanceTargets(fe, cfg.HealthCheck); err != nil {
+		return nil, userErrorf(ReasonStatusPortNotFound, "%v", err)
+	}
+	if len(fe.Nodes) == 0 {
+		return nil, userErrorf(ReasonNoTargetNodes, "no Ready, schedulable node with an EC2 providerID (aws:///<zone>/<instance-id>)")
+	}
+	var ids []string
+	for _, n := range fe.Nodes {
+		ids = append(ids, n.InstanceID)
+	}
+	nn, err := p.Discoverer.NodeNetwork(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	subnets, err := p.Discoverer.Subnets(ctx, nn.VPCID, cfg.Scheme, cfg.Subnets)
+	if err != nil {
+		if len(cfg.Subnets) > 0 {
+			return nil, userErrorf(ReasonNetworkNotFound, "annotation %s=%q: %v", annotations.Subnets, strings.Join(cfg.Subnets, ","), err)
+		}
+		return nil, err
+	}
+	stack, err := build.Build(owner, fe, cfg, build.Environment{VPCID: nn.VPCID, Subnets: subnets, NodeSecurityGroupID: nn.SecurityGroupID})
+	if err != nil {
+		return nil, userErrorf(ReasonNetworkNotFound, "%v", err)
+	}
+	return stack, nil
+}
+
+// teardown deletes what the gateway owns, restores its Service when no other gateway uses it,
+// removes the published DNS name and releases the finalizer.
+func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Owner, r Resolver) (ctrl.Result, error) {
+	st := p.state(owner.GatewayKey)
+	if _, err := p.Deployer.Apply(ctx, owner, &model.Stack{}, st.owned); err != nil {
+		if errors.Is(err, deploy.ErrNotYet) {
+			p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonCleanupWaiting, "Delete", "waiting for AWS to release resources: %v", err)
+			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		}
+		p.Events.Eventf(gw, nil, corev1.EventTypeWarning, ReasonAWSError, "Delete", "%v", err)
+		return ctrl.Result{}, err
+	}
+	p.remember(owner.GatewayKey, nil)
+	svc, err := r.Service(ctx, gw)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if svc != nil {
+		others, err := r.OtherUsers(ctx, gw, svc)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if len(others) == 0 {
+			if restored, err := restoreService(ctx, p.Client, svc); err != nil {
+				return ctrl.Result{}, err
+			} else if restored {
+				p.Events.Eventf(gw, svc, corev1.EventTypeNormal, ReasonServiceRestored, "RestoreServiceType",
+					"Service %s/%s restored to type %s", svc.Namespace, svc.Name, svc.Spec.Type)
+			}
+		}
+	}
+	before := gw.DeepCopyObject().(client.Object)
+	ann := gw.GetAnnotations()
+	delete(ann, annotations.LoadBalancerDNS)
+	gw.SetAnnotations(ann)
+	controllerutil.RemoveFinalizer(gw, Finalizer)
+	if err := p.Client.Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("releasing finalizer: %w", err)
+	}
+	p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonCleanedUp, "Delete", "AWS resources of %s deleted", owner.GatewayKey)
+	return ctrl.Result{}, nil
+}
+
+// publish writes the ALB's DNS name in the istio-alb.io/load-balancer-dns annotation.
+func (p *Pipeline) publish(ctx context.Context, gw client.Object, dns string) error {
+	if dns == "" || gw.GetAnnotations()[annotations.LoadBalancerDNS] == dns {
+		return nil
+	}
+	before := gw.DeepCopyObject().(client.Object)
+	ann := gw.GetAnnotations()
+	ann[annotations.LoadBalancerDNS] = dns
+	gw.SetAnnotations(ann)
+	if err := p.Client.Patch(ctx, gw, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("publishing %s: %w", annotations.LoadBalancerDNS, err)
+	}
+	return nil
+}
+
+func (p *Pipeline) fail(ctx context.Context, gw client.Object, err error) (ctrl.Result, error) {
+	var ue *UserError
+	if errors.As(err, &ue) {
+		p.warn(gw, ue.Reason, ue.Message)
+		return ctrl.Result{}, nil
+	}
+	if errors.Is(err, deploy.ErrNotYet) {
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	}
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{Requeue: true}, nil
+	}
+	log.FromContext(ctx).Error(err, "reconcile failed")
+	p.Events.Eventf(gw, nil, corev1.EventTypeWarning, ReasonAWSError, "Deploy", "%v", err)
+	return ctrl.Result{}, err
+}
+
+func (p *Pipeline) warn(gw client.Object, reason, msg string) {
+	p.Events.Eventf(gw, nil, corev1.EventTypeWarning, reason, "Validate", "%s", msg)
+}
+
+func listenerPorts(s *model.Stack) string {
+	var out []string
+	for _, l := range s.Listeners {
+		out = append(out, fmt.Sprintf("%s:%d", l.Protocol, l.Port))
+	}
+	return strings.Join(out, ",")
+}
+
+func countTargets(s *model.Stack) int {
+	n := 0
+	for _, tg := range s.TargetGroups {
+		n += len(tg.Targets)
+	}
+	return n
+}

@@ -254,4 +254,3 @@ var nodeTargetChanged = predicate.Funcs{
 		return eligible(o) != eligible(n) || o.Spec.ProviderID != n.Spec.ProviderID
 	},
 }
-

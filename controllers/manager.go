@@ -13,7 +13,9 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -39,6 +41,8 @@ type Options struct {
 	SyncPeriod             time.Duration
 	// Observers are told of every AWS call (tests count calls with them).
 	Observers []clients.Observer
+	// SkipNameValidation allows several managers in one process (tests).
+	SkipNameValidation bool
 }
 
 // BindFlags registers the flags.
@@ -99,6 +103,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 		LeaderElection:         o.LeaderElect,
 		LeaderElectionID:       "istio-alb-operator.istio-alb.io",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 	}
 	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {

@@ -1,0 +1,185 @@
+package integration_test
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+	"github.com/istio-alb-operator/istio-alb-operator/test/fixtures"
+	"github.com/istio-alb-operator/istio-alb-operator/test/rig"
+)
+
+const articleHost = "istio-test-alb.example.com"
+
+var enabled = map[string]string{"istio-alb.io/enabled": "true"}
+
+func nodePort(svc *corev1.Service, name string) int32 {
+	for _, p := range svc.Spec.Ports {
+		if p.Name == name {
+			return p.NodePort
+		}
+	}
+	return 0
+}
+
+func TestTheArticlesGatewayGetsANodePortServiceAndAnALBHealthCheckedOnTheStatusPort(t *testing.T) {
+	s := newScenario(t, scenarioOptions{})
+	created := s.article("/healthz/ready")
+	httpNP, statusNP := nodePort(created, "http2"), nodePort(created, "status-port")
+	if httpNP == 0 || statusNP == 0 {
+		t.Fatalf("the API server allocated no nodePorts: %+v", created.Spec.Ports)
+	}
+	must(t, s.k8s.Create(s.ctx, fixtures.VirtualService(s.appNS, "test-gateway", articleHost)))
+
+	before := s.calls.snapshot()
+	start := time.Now()
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "test-gateway", s.selector, []string{articleHost}, enabled)))
+	dns := s.waitDNS("test-gateway")
+	t.Logf("ALB programmed %s after applying the Gateway", time.Since(start).Round(time.Millisecond))
+	createCalls := s.calls.since(before)
+	t.Logf("AWS calls of the create (%d): %s", total(createCalls), strings.Join(clients.Format(createCalls), " "))
+
+	// The Service: NodePort, same nodePorts, original type recorded.
+	var svc corev1.Service
+	must(t, s.k8s.Get(s.ctx, client.ObjectKeyFromObject(created), &svc))
+	if svc.Spec.Type != corev1.ServiceTypeNodePort || nodePort(&svc, "http2") != httpNP || nodePort(&svc, "status-port") != statusNP {
+		t.Fatalf("service not switched to NodePort with its nodePorts kept: type %s ports %+v", svc.Spec.Type, svc.Spec.Ports)
+	}
+	if !strings.Contains(svc.Annotations["istio-alb.io/original-service-type"], "LoadBalancer") {
+		t.Fatalf("original type not recorded: %v", svc.Annotations)
+	}
+
+	// The ALB.
+	key := s.gatewayKey("test-gateway")
+	lb, listeners, tg := s.loadBalancer(key)
+	if aws.ToString(lb.DNSName) != dns || lb.Scheme != elbv2types.LoadBalancerSchemeEnumInternetFacing || lb.Type != elbv2types.LoadBalancerTypeEnumApplication {
+		t.Fatalf("load balancer: dns %s scheme %s type %s", aws.ToString(lb.DNSName), lb.Scheme, lb.Type)
+	}
+	var subnets []string
+	for _, az := range lb.AvailabilityZones {
+		subnets = append(subnets, aws.ToString(az.SubnetId))
+	}
+	sort.Strings(subnets)
+	want := append([]string(nil), s.env.PublicSubnets...)
+	sort.Strings(want)
+	if strings.Join(subnets, ",") != strings.Join(want, ",") {
+		t.Fatalf("ALB subnets %v, want the public (role/elb) subnets %v", subnets, want)
+	}
+
+	// The listener: HTTP 80 forwarding to the target group.
+	if len(listeners) != 1 || aws.ToInt32(listeners[0].Port) != 80 || listeners[0].Protocol != elbv2types.ProtocolEnumHttp ||
+		len(listeners[0].DefaultActions) != 1 || listeners[0].DefaultActions[0].Type != elbv2types.ActionTypeEnumForward ||
+		aws.ToString(listeners[0].DefaultActions[0].TargetGroupArn) != aws.ToString(tg.TargetGroupArn) {
+		t.Fatalf("want one HTTP:80 listener forwarding to the target group, have %+v", listeners)
+	}
+
+	// The target group: the http2 nodePort, health check on the status port's nodePort.
+	if aws.ToInt32(tg.Port) != httpNP || tg.Protocol != elbv2types.ProtocolEnumHttp || tg.TargetType != elbv2types.TargetTypeEnumInstance ||
+		aws.ToString(tg.VpcId) != s.env.VPCID {
+		t.Fatalf("target group port %d protocol %s type %s vpc %s", aws.ToInt32(tg.Port), tg.Protocol, tg.TargetType, aws.ToString(tg.VpcId))
+	}
+	if aws.ToString(tg.HealthCheckPort) != strconv.Itoa(int(statusNP)) || aws.ToString(tg.HealthCheckPath) != "/healthz/ready" ||
+		tg.HealthCheckProtocol != elbv2types.ProtocolEnumHttp || aws.ToString(tg.Matcher.HttpCode) != "200" {
+		t.Fatalf("health check %s %s:%s matcher %s, want HTTP /healthz/ready on %d matcher 200", tg.HealthCheckProtocol,
+			aws.ToString(tg.HealthCheckPath), aws.ToString(tg.HealthCheckPort), aws.ToString(tg.Matcher.HttpCode), statusNP)
+	}
+	wantTargets := []string{fmt.Sprintf("%s:%d", s.env.Instances[0].ID, httpNP), fmt.Sprintf("%s:%d", s.env.Instances[1].ID, httpNP)}
+	sort.Strings(wantTargets)
+	if got := s.targets(tg.TargetGroupArn); strings.Join(got, ",") != strings.Join(wantTargets, ",") {
+		t.Fatalf("targets %v, want %v", got, wantTargets)
+	}
+
+	// Tags on every resource.
+	for kind, rs := range s.owned(key) {
+		for _, r := range rs {
+			tagMap := map[string]string{}
+			for _, tag := range r.Tags {
+				tagMap[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+			}
+			if tagMap[tags.Cluster] != clusterName || tagMap[tags.Gateway] != key || tagMap[tags.Resource] == "" {
+				t.Fatalf("%s %s has tags %v", kind, aws.ToString(r.ResourceARN), tagMap)
+			}
+		}
+	}
+
+	// Security groups: the ALB's (80 and 443 from anywhere) and the node group's rules from it.
+	albSG := lb.SecurityGroups[0]
+	groups, err := s.ec2.DescribeSecurityGroups(s.ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{albSG, s.env.NodeSecurityGroupID}})
+	must(t, err)
+	for _, g := range groups.SecurityGroups {
+		switch aws.ToString(g.GroupId) {
+		case albSG:
+			if got := cidrRules(g.IpPermissions); got != "tcp 443-443 0.0.0.0/0,tcp 80-80 0.0.0.0/0" {
+				t.Fatalf("ALB security group rules %s", got)
+			}
+		case s.env.NodeSecurityGroupID:
+			wantRules := []string{fmt.Sprintf("tcp %d from %s", httpNP, albSG), fmt.Sprintf("tcp %d from %s", statusNP, albSG)}
+			sort.Strings(wantRules)
+			if got := groupRules(g.IpPermissions); got != strings.Join(wantRules, ",") {
+				t.Fatalf("node security group rules %s, want %s", got, strings.Join(wantRules, ","))
+			}
+		}
+	}
+	s.event(s.appNS, "test-gateway", "LoadBalancerReady")
+
+	t.Run("an idle re-reconcile makes no AWS call", func(t *testing.T) {
+		before := s.calls.snapshot()
+		n := reconciles()
+		var gw istionet.Gateway
+		must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "test-gateway"}, &gw))
+		gw.Labels = map[string]string{"touched": "yes"}
+		must(t, s.k8s.Update(s.ctx, &gw))
+		must(t, rig.Eventually(20*time.Second, 50*time.Millisecond, func() error {
+			if reconciles() <= n {
+				return fmt.Errorf("no reconcile yet")
+			}
+			return nil
+		}))
+		if idle := s.calls.since(before); len(idle) != 0 {
+			t.Fatalf("an idle reconcile made AWS calls: %v", clients.Format(idle))
+		}
+	})
+}
+
+func cidrRules(perms []ec2types.IpPermission) string {
+	var out []string
+	for _, p := range perms {
+		for _, r := range p.IpRanges {
+			out = append(out, fmt.Sprintf("%s %d-%d %s", aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), aws.ToInt32(p.ToPort), aws.ToString(r.CidrIp)))
+		}
+		for _, r := range p.Ipv6Ranges {
+			out = append(out, fmt.Sprintf("%s %d-%d %s", aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), aws.ToInt32(p.ToPort), aws.ToString(r.CidrIpv6)))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+func groupRules(perms []ec2types.IpPermission) string {
+	var out []string
+	for _, p := range perms {
+		for _, pair := range p.UserIdGroupPairs {
+			if aws.ToString(pair.Description) != tags.NodeRuleDescription {
+				continue
+			}
+			for port := aws.ToInt32(p.FromPort); port <= aws.ToInt32(p.ToPort); port++ {
+				out = append(out, fmt.Sprintf("%s %d from %s", aws.ToString(p.IpProtocol), port, aws.ToString(pair.GroupId)))
+			}
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}

@@ -1,0 +1,137 @@
+// Package rig starts what the integration scenarios and the demo run against: a real
+// kube-apiserver and etcd (envtest, binaries built by test/tools) with the Istio CRDs from the
+// module cache, and the LocalStack-compatible AWS endpoint that localstack/up.sh started.
+package rig
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// RequireEnv, set to 1 (as .ci/run does), turns a missing rig into a failure instead of a skip.
+const RequireEnv = "ISTIO_ALB_REQUIRE_RIG"
+
+// Root is the repository root.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Endpoint is the AWS endpoint URL of the rig.
+func Endpoint() string {
+	if v := os.Getenv("AWS_ENDPOINT_URL"); v != "" {
+		return v
+	}
+	return "http://127.0.0.1:4566"
+}
+
+// Missing says what of the rig is absent, "" when all is there.
+func Missing() string {
+	assets := binaryDir()
+	for _, b := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(assets, b)); err != nil {
+			return fmt.Sprintf("%s not found in %s (run `make control-plane`)", b, assets)
+		}
+	}
+	c := http.Client{Timeout: 2 * time.Second}
+	for _, path := range []string{"/moto-api/", "/_localstack/health"} {
+		if resp, err := c.Get(strings.TrimRight(Endpoint(), "/") + path); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 300 {
+				return ""
+			}
+		}
+	}
+	return fmt.Sprintf("no AWS endpoint answering on %s (run `make aws-up`)", Endpoint())
+}
+
+func binaryDir() string {
+	if v := os.Getenv("KUBEBUILDER_ASSETS"); v != "" {
+		return v
+	}
+	return filepath.Join(Root(), "bin", "k8s")
+}
+
+// CRDPaths are the CRD files the API server needs, read from the module cache.
+func CRDPaths() ([]string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "istio.io/api").Output()
+	if err != nil {
+		return nil, fmt.Errorf("locating istio.io/api in the module cache: %w", err)
+	}
+	istio := filepath.Join(strings.TrimSpace(string(out)), "kubernetes", "customresourcedefinitions.gen.yaml")
+	if _, err := os.Stat(istio); err != nil {
+		return nil, err
+	}
+	return []string{istio}, nil
+}
+
+// ControlPlane is a running API server.
+type ControlPlane struct {
+	Env    *envtest.Environment
+	Config *rest.Config
+}
+
+// StartControlPlane starts kube-apiserver and etcd with the CRDs installed.
+func StartControlPlane() (*ControlPlane, error) {
+	paths, err := CRDPaths()
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: binaryDir(),
+		CRDInstallOptions:     envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true},
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+	}
+	return &ControlPlane{Env: env, Config: cfg}, nil
+}
+
+// Stop stops the control plane.
+func (c *ControlPlane) Stop() error { return c.Env.Stop() }
+
+// AWSConfig is an SDK configuration pointed at the rig's endpoint with test credentials.
+func AWSConfig(ctx context.Context) (aws.Config, error) {
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"} {
+		if os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.BaseEndpoint = aws.String(Endpoint())
+	return cfg, nil
+}
+
+// Eventually polls check every interval until it returns nil, at most timeout and at most
+// timeout/interval times; it returns the last error.
+func Eventually(timeout, interval time.Duration, check func() error) error {
+	deadline := time.Now().Add(timeout)
+	err := errors.New("never checked")
+	for i := 0; i <= int(timeout/interval); i++ {
+		if err = check(); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(interval)
+	}
+	return err
+}

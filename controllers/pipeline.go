@@ -176,6 +176,18 @@ func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Own
 	if err != nil {
 		return nil, err
 	}
+	// Check the Service's ports before touching it: bad input leaves the Service as it was.
+	fe.ServicePorts = servicePorts(svc)
+	if _, err := fe.HTTPServicePort(); err != nil {
+		return nil, userErrorf(ReasonInvalidGateway, "%v", err)
+	}
+	if _, found := health.StatusServicePort(fe); !found && cfg.HealthCheck.Port == nil {
+		return nil, userErrorf(ReasonStatusPortNotFound, "service %s has no status port (a port named %s or targeting %d); set %s to choose one",
+			fe.Service, health.StatusPortName, health.IstioStatusPort, annotations.HealthCheckPort)
+	}
+	if len(fe.Nodes) == 0 {
+		return nil, userErrorf(ReasonNoTargetNodes, "no Ready, schedulable node with an EC2 providerID (aws:///<zone>/<instance-id>)")
+	}
 	if changed, err := ensureNodePort(ctx, p.Client, svc); err != nil {
 		return nil, err
 	} else if changed {
@@ -183,14 +195,8 @@ func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Own
 			"Service %s/%s switched to NodePort for the ALB", svc.Namespace, svc.Name)
 	}
 	fe.ServicePorts = servicePorts(svc)
-	if _, err := fe.HTTPServicePort(); err != nil {
-		return nil, userErrorf(ReasonInvalidGateway, "%v", err)
-	}
 	if _, err := health.ForInstanceTargets(fe, cfg.HealthCheck); err != nil {
-		return nil, userErrorf(ReasonStatusPortNotFound, "%v", err)
-	}
-	if len(fe.Nodes) == 0 {
-		return nil, userErrorf(ReasonNoTargetNodes, "no Ready, schedulable node with an EC2 providerID (aws:///<zone>/<instance-id>)")
+		return nil, err // a nodePort not allocated yet: retried
 	}
 	var ids []string
 	for _, n := range fe.Nodes {

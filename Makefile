@@ -49,7 +49,7 @@ test: control-plane aws-up
 
 bench: control-plane aws-up
 	@trap 'localstack/down.sh' EXIT; \
-	  go test -run '^$$' -bench . -benchtime 3x -timeout 30m ./test/...
+	  go test -run '^$$' -bench . -benchtime 5x -timeout 30m ./test/integration/
 
 ## demo: the article's objects against the local control plane and AWS endpoint.
 demo: control-plane aws-up

@@ -73,7 +73,7 @@ func TestMain(m *testing.M) {
 // scenario is one test's world: a freshly seeded AWS account, the article's objects in their own
 // namespaces, and the operator's manager running in-process with every AWS call counted.
 type scenario struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	k8s      client.Client
 	env      *seed.Environment
@@ -93,9 +93,10 @@ type scenarioOptions struct {
 	nodes        int // seeded instances
 	initialNodes int // Node objects created at start (default: all)
 	noManager    bool
+	syncPeriod   time.Duration // default 10m, i.e. no drift check during a scenario
 }
 
-func newScenario(t *testing.T, o scenarioOptions) *scenario {
+func newScenario(t testing.TB, o scenarioOptions) *scenario {
 	t.Helper()
 	if skipReason != "" {
 		t.Skip(skipReason)
@@ -132,17 +133,20 @@ func newScenario(t *testing.T, o scenarioOptions) *scenario {
 		s.addNode(i, true)
 	}
 	t.Cleanup(s.cleanup)
+	if o.syncPeriod == 0 {
+		o.syncPeriod = 10 * time.Minute
+	}
 	if !o.noManager {
-		s.startManager()
+		s.startManager(o.syncPeriod)
 	}
 	return s
 }
 
-func (s *scenario) startManager() {
+func (s *scenario) startManager(syncPeriod time.Duration) {
 	mctx, stop := context.WithCancel(context.Background())
 	mgr, err := controllers.NewManager(mctx, restConfig, controllers.Options{
 		ClusterName: clusterName, AWSRegion: "us-east-1", AWSEndpointURL: rig.Endpoint(),
-		MetricsBindAddress: "0", HealthProbeBindAddress: "0", SyncPeriod: 10 * time.Minute,
+		MetricsBindAddress: "0", HealthProbeBindAddress: "0", SyncPeriod: syncPeriod,
 		SkipNameValidation: true, Observers: []clients.Observer{s.calls.observe},
 	})
 	must(s.t, err)

@@ -2,12 +2,14 @@ package ec2
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
@@ -23,7 +25,7 @@ type SecurityGroups struct {
 // ownership tags ("" when there is none). It returns the group id.
 func (s *SecurityGroups) EnsureALBGroup(ctx context.Context, want *model.SecurityGroup, userTags map[string]string, existingID string) (string, error) {
 	id := existingID
-	var actual []model.IngressRule
+	var group *ec2types.SecurityGroup // nil: just created, so no rules and all tags
 	if id == "" {
 		out, err := s.API.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 			GroupName:   aws.String(want.Name),
@@ -34,21 +36,35 @@ func (s *SecurityGroups) EnsureALBGroup(ctx context.Context, want *model.Securit
 				Tags:         ec2Tags(s.Owner.For(model.ResourceSecurityGroup, userTags)),
 			}},
 		})
-		if err != nil {
+		switch {
+		case err == nil:
+			id = aws.ToString(out.GroupId)
+		case errorCode(err) == "InvalidGroup.Duplicate":
+			// The tagging API had not listed it yet (it is eventually consistent): adopt the
+			// group only if it carries our ownership tags.
+			if group, err = s.ownedByName(ctx, want); err != nil {
+				return "", err
+			}
+			id = aws.ToString(group.GroupId)
+		default:
 			return "", fmt.Errorf("CreateSecurityGroup %s: %w", want.Name, err)
 		}
-		id = aws.ToString(out.GroupId)
 	} else {
 		out, err := s.API.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
 		if err != nil {
 			return "", fmt.Errorf("DescribeSecurityGroups %s: %w", id, err)
 		}
-		for _, g := range out.SecurityGroups {
-			actual = cidrRules(g.IpPermissions)
-			if missing := missingTags(g.Tags, s.Owner.For(model.ResourceSecurityGroup, userTags)); len(missing) > 0 {
-				if _, err := s.API.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: missing}); err != nil {
-					return "", fmt.Errorf("CreateTags %s: %w", id, err)
-				}
+		if len(out.SecurityGroups) == 0 {
+			return "", fmt.Errorf("security group %s vanished", id)
+		}
+		group = &out.SecurityGroups[0]
+	}
+	var actual []model.IngressRule
+	if group != nil {
+		actual = cidrRules(group.IpPermissions)
+		if missing := missingTags(group.Tags, s.Owner.For(model.ResourceSecurityGroup, userTags)); len(missing) > 0 {
+			if _, err := s.API.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: missing}); err != nil {
+				return "", fmt.Errorf("CreateTags %s: %w", id, err)
 			}
 		}
 	}
@@ -64,6 +80,37 @@ func (s *SecurityGroups) EnsureALBGroup(ctx context.Context, want *model.Securit
 		}
 	}
 	return id, nil
+}
+
+// ownedByName finds the group named want.Name in the VPC, provided it is ours.
+func (s *SecurityGroups) ownedByName(ctx context.Context, want *model.SecurityGroup) (*ec2types.SecurityGroup, error) {
+	out, err := s.API.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: aws.String("group-name"), Values: []string{want.Name}},
+		{Name: aws.String("vpc-id"), Values: []string{want.VPCID}},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("DescribeSecurityGroups named %s: %w", want.Name, err)
+	}
+	for i := range out.SecurityGroups {
+		g := &out.SecurityGroups[i]
+		t := map[string]string{}
+		for _, tag := range g.Tags {
+			t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+		}
+		if s.Owner.Owns(t) {
+			return g, nil
+		}
+	}
+	return nil, fmt.Errorf("security group %s already exists in VPC %s without the ownership tags of %s; it is not ours, so it is left alone: delete or rename it",
+		want.Name, want.VPCID, s.Owner.GatewayKey)
+}
+
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
 }
 
 // EnsureNodeAccess makes the rules whose source is the ALB group (albGroupID) match want: on the

@@ -4,11 +4,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 	"github.com/istio-alb-operator/istio-alb-operator/test/fixtures"
 )
 
@@ -124,4 +129,27 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestASecurityGroupWithOurNameButNotOurTagsIsLeftAloneAndReported(t *testing.T) {
+	s := newScenario(t, scenarioOptions{})
+	s.article("/healthz/ready")
+	// Someone else's group with the name the operator would give the ALB's group.
+	name := (tags.Owner{Cluster: clusterName, GatewayKey: s.gatewayKey("gw")}).Name(model.ResourceSecurityGroup)
+	squatter, err := s.ec2.CreateSecurityGroup(s.ctx, &ec2.CreateSecurityGroupInput{
+		GroupName: aws.String(name), Description: aws.String("not the operator's"), VpcId: aws.String(s.env.VPCID)})
+	must(t, err)
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", s.selector, []string{articleHost}, enabled)))
+	msg := s.event(s.appNS, "gw", "AWSError")
+	if !strings.Contains(msg, name) || !strings.Contains(msg, "not ours") {
+		t.Fatalf("event %q does not say that %s is not ours", msg, name)
+	}
+	groups, err := s.ec2.DescribeSecurityGroups(s.ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{aws.ToString(squatter.GroupId)}})
+	must(t, err)
+	if rules := cidrRules(groups.SecurityGroups[0].IpPermissions); rules != "" || len(groups.SecurityGroups[0].Tags) != 0 {
+		t.Fatalf("the operator touched a group that is not its own: rules %q tags %v", rules, groups.SecurityGroups[0].Tags)
+	}
+	if by := s.owned(s.gatewayKey("gw")); len(by["lb"]) != 0 {
+		t.Fatalf("an ALB was created without its security group: %v", by)
+	}
 }

@@ -263,3 +263,70 @@ func TestDeletingAnEnabledGatewayDeletesItsALBBeforeTheGatewayGoes(t *testing.T)
 		t.Fatalf("resources left for the deleted gateway: %v", by)
 	}
 }
+
+func TestAChangeOfSchemeReplacesTheALBAndDeletesTheOldOne(t *testing.T) {
+	s := newScenario(t, scenarioOptions{})
+	s.article("/healthz/ready")
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", s.selector, []string{articleHost}, enabled)))
+	oldDNS := s.waitDNS("gw")
+	old, _, _ := s.loadBalancer(s.gatewayKey("gw"))
+
+	var gw istionet.Gateway
+	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
+	gw.Annotations["istio-alb.io/scheme"] = "internal"
+	must(t, s.k8s.Update(s.ctx, &gw))
+	must(t, rig.Eventually(waitAWS, 100*time.Millisecond, func() error {
+		by := s.owned(s.gatewayKey("gw"))
+		if len(by["lb"]) != 1 {
+			return fmt.Errorf("%d load balancers", len(by["lb"]))
+		}
+		lb, listeners, tg := s.loadBalancer(s.gatewayKey("gw"))
+		if lb.Scheme != "internal" || aws.ToString(lb.LoadBalancerArn) == aws.ToString(old.LoadBalancerArn) {
+			return fmt.Errorf("scheme %s", lb.Scheme)
+		}
+		if len(listeners) != 1 || aws.ToString(listeners[0].DefaultActions[0].TargetGroupArn) != aws.ToString(tg.TargetGroupArn) {
+			return fmt.Errorf("the new ALB's listener is not forwarding to the target group")
+		}
+		return nil
+	}))
+	newLB, _, _ := s.loadBalancer(s.gatewayKey("gw"))
+	must(t, rig.Eventually(10*time.Second, 100*time.Millisecond, func() error {
+		must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
+		if dns := gw.Annotations["istio-alb.io/load-balancer-dns"]; dns == oldDNS || dns != aws.ToString(newLB.DNSName) {
+			return fmt.Errorf("the annotation names %s, want the new ALB %s", dns, aws.ToString(newLB.DNSName))
+		}
+		return nil
+	}))
+}
+
+func TestAClusterIPGatewayServiceIsRestoredToClusterIPWithoutNodePorts(t *testing.T) {
+	s := newScenario(t, scenarioOptions{})
+	svc := fixtures.IngressGatewayService(s.istioNS, s.selector, func(svc *corev1.Service) { svc.Spec.Type = corev1.ServiceTypeClusterIP })
+	must(t, s.k8s.Create(s.ctx, svc))
+	must(t, s.k8s.Create(s.ctx, fixtures.IngressGatewayDeployment(s.istioNS, s.selector, "/healthz/ready")))
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", s.selector, []string{articleHost}, enabled)))
+	s.waitDNS("gw")
+	must(t, s.k8s.Get(s.ctx, client.ObjectKeyFromObject(svc), svc))
+	if svc.Spec.Type != corev1.ServiceTypeNodePort || nodePort(svc, "http2") == 0 {
+		t.Fatalf("service %s with http2 nodePort %d", svc.Spec.Type, nodePort(svc, "http2"))
+	}
+	_, _, tg := s.loadBalancer(s.gatewayKey("gw"))
+	if aws.ToInt32(tg.Port) != nodePort(svc, "http2") {
+		t.Fatalf("target group on %d, the allocated nodePort is %d", aws.ToInt32(tg.Port), nodePort(svc, "http2"))
+	}
+	var gw istionet.Gateway
+	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
+	must(t, s.k8s.Delete(s.ctx, &gw))
+	must(t, rig.Eventually(waitAWS, 100*time.Millisecond, func() error {
+		must(t, s.k8s.Get(s.ctx, client.ObjectKeyFromObject(svc), svc))
+		if svc.Spec.Type != corev1.ServiceTypeClusterIP {
+			return fmt.Errorf("service is %s", svc.Spec.Type)
+		}
+		return nil
+	}))
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort != 0 {
+			t.Fatalf("port %s kept nodePort %d after the restore to ClusterIP", p.Name, p.NodePort)
+		}
+	}
+}

@@ -40,7 +40,8 @@ import (
 const clusterName = "itest"
 
 var (
-	restConfig *rest.Config
+	controlPlane *rig.ControlPlane
+	restConfig   *rest.Config
 	skipReason string
 	scenarioN  atomic.Int32
 )
@@ -64,7 +65,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	restConfig = cp.Config
+	controlPlane, restConfig = cp, cp.Config
 	code := m.Run()
 	_ = cp.Stop()
 	os.Exit(code)

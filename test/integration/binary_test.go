@@ -1,0 +1,108 @@
+package integration_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/istio-alb-operator/istio-alb-operator/test/fixtures"
+	"github.com/istio-alb-operator/istio-alb-operator/test/rig"
+)
+
+func buildOperator(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "istio-alb-operator")
+	out, err := exec.Command("go", "build", "-o", bin, filepath.Join(rig.Root(), "cmd", "istio-alb-operator")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestTheOperatorBinaryRunWithItsFlagsBuildsTheALBAndServesHealthz(t *testing.T) {
+	s := newScenario(t, scenarioOptions{noManager: true})
+	bin := buildOperator(t)
+
+	t.Run("without --cluster-name it exits with a clear message", func(t *testing.T) {
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--cluster-name is required") {
+			t.Fatalf("want a failure naming --cluster-name, got %v: %s", err, out)
+		}
+	})
+
+	user, err := controlPlane.Env.AddUser(envtest.User{Name: "operator", Groups: []string{"system:masters"}}, nil)
+	must(t, err)
+	kubeconfig, err := user.KubeConfig()
+	must(t, err)
+	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
+	must(t, os.WriteFile(kcPath, kubeconfig, 0o600))
+	probes, metrics := freePort(t), freePort(t)
+
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	var logs bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "--cluster-name", clusterName, "--kubeconfig", kcPath,
+		"--health-probe-bind-address", probes, "--metrics-bind-address", metrics, "--sync-period", "5m")
+	cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL="+rig.Endpoint(), "AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	must(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("the operator did not stop within 20s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("operator logs:\n%s", logs.String())
+		}
+	}()
+
+	must(t, rig.Eventually(30*time.Second, 100*time.Millisecond, func() error {
+		resp, err := http.Get("http://" + probes + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/healthz answered %d", resp.StatusCode)
+		}
+		return nil
+	}))
+
+	s.article("/healthz/ready")
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", s.selector, []string{articleHost}, enabled)))
+	dns := s.waitDNS("gw")
+	if !strings.Contains(dns, "elb.amazonaws.com") {
+		t.Fatalf("unexpected ALB DNS name %q", dns)
+	}
+	if by := s.owned(s.gatewayKey("gw")); len(by["lb"]) != 1 || len(by["tg"]) != 1 || len(by["sg"]) != 1 {
+		t.Fatalf("owned resources %v", by)
+	}
+}

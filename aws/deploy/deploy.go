@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -149,7 +150,7 @@ func (d *Deployer) Apply(ctx context.Context, owner tags.Owner, stack *model.Sta
 	}
 	// Remember what now exists.
 	for _, o := range owned {
-		if !contains(lbOrphans, o.ARN) && !contains(tgOrphans, o.ARN) {
+		if !slices.Contains(lbOrphans, o.ARN) && !slices.Contains(tgOrphans, o.ARN) {
 			res.Owned = append(res.Owned, o)
 		}
 	}
@@ -209,15 +210,6 @@ func merge(found, known []elbv2.Owned) []elbv2.Owned {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ErrorCode returns the AWS error code of err, or "".

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -164,14 +167,14 @@ func (s *SecurityGroups) EnsureNodeAccess(ctx context.Context, want *model.NodeA
 			remove[k.group] = append(remove[k.group], k.port)
 		}
 	}
-	for _, group := range sortedKeys(remove) {
+	for _, group := range slices.Sorted(maps.Keys(remove)) {
 		if _, err := s.API.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{
 			GroupId: aws.String(group), IpPermissions: groupPermissions(albGroupID, remove[group]),
 		}); err != nil {
 			return fmt.Errorf("RevokeSecurityGroupIngress %s from %s: %w", group, albGroupID, err)
 		}
 	}
-	for _, group := range sortedKeys(add) {
+	for _, group := range slices.Sorted(maps.Keys(add)) {
 		if _, err := s.API.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
 			GroupId: aws.String(group), IpPermissions: groupPermissions(albGroupID, add[group]),
 		}); err != nil {
@@ -230,7 +233,7 @@ func cidrPermissions(rules []model.IngressRule) []ec2types.IpPermission {
 	var out []ec2types.IpPermission
 	for _, r := range rules {
 		p := ec2types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(r.FromPort), ToPort: aws.Int32(r.ToPort)}
-		if isIPv6(r.CIDR) {
+		if strings.Contains(r.CIDR, ":") {
 			p.Ipv6Ranges = []ec2types.Ipv6Range{{CidrIpv6: aws.String(r.CIDR), Description: aws.String(tags.NodeRuleDescription)}}
 		} else {
 			p.IpRanges = []ec2types.IpRange{{CidrIp: aws.String(r.CIDR), Description: aws.String(tags.NodeRuleDescription)}}
@@ -252,18 +255,9 @@ func groupPermissions(source string, ports []int32) []ec2types.IpPermission {
 	return out
 }
 
-func isIPv6(cidr string) bool {
-	for _, c := range cidr {
-		if c == ':' {
-			return true
-		}
-	}
-	return false
-}
-
 func ec2Tags(m map[string]string) []ec2types.Tag {
 	var out []ec2types.Tag
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
 	}
 	return out
@@ -275,19 +269,10 @@ func missingTags(have []ec2types.Tag, want map[string]string) []ec2types.Tag {
 		h[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
 	var out []ec2types.Tag
-	for _, k := range sortedKeys(want) {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if v, ok := h[k]; !ok || v != want[k] {
 			out = append(out, ec2types.Tag{Key: aws.String(k), Value: aws.String(want[k])})
 		}
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

@@ -3,6 +3,8 @@ package elbv2
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -239,7 +241,7 @@ func (d *Deployer) ensureAttributes(ctx context.Context, arn string, want map[st
 			have[aws.ToString(a.Key)] = aws.ToString(a.Value)
 		}
 	}
-	for _, k := range sortedKeys(want) {
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if v, ok := have[k]; !ok || v != want[k] {
 			change = append(change, elbv2types.LoadBalancerAttribute{Key: aws.String(k), Value: aws.String(want[k])})
 		}
@@ -439,17 +441,8 @@ func (d *Deployer) addMissingTags(ctx context.Context, arn string, owned []Owned
 
 func elbTags(m map[string]string) []elbv2types.Tag {
 	var out []elbv2types.Tag
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, elbv2types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
 	}
-	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

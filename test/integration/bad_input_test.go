@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,19 +117,10 @@ func TestFixingABadAnnotationBuildsTheALB(t *testing.T) {
 		subnets = append(subnets, *az.SubnetId)
 	}
 	for _, sn := range subnets {
-		if !contains(s.env.PrivateSubnets, sn) {
+		if !slices.Contains(s.env.PrivateSubnets, sn) {
 			t.Fatalf("internal ALB in subnet %s, which is not one of the internal-elb subnets %v", sn, s.env.PrivateSubnets)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestASecurityGroupWithOurNameButNotOurTagsIsLeftAloneAndReported(t *testing.T) {

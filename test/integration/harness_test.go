@@ -42,8 +42,8 @@ const clusterName = "itest"
 var (
 	controlPlane *rig.ControlPlane
 	restConfig   *rest.Config
-	skipReason string
-	scenarioN  atomic.Int32
+	skipReason   string
+	scenarioN    atomic.Int32
 )
 
 func TestMain(m *testing.M) {
@@ -266,6 +266,20 @@ func (s *scenario) waitDNS(name string) string {
 	})
 	must(s.t, err)
 	return dns
+}
+
+// waitServiceType waits until the Service (re-read into svc) has the given type.
+func (s *scenario) waitServiceType(svc *corev1.Service, want corev1.ServiceType) {
+	s.t.Helper()
+	must(s.t, rig.Eventually(30*time.Second, 100*time.Millisecond, func() error {
+		if err := s.k8s.Get(s.ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
+			return err
+		}
+		if svc.Spec.Type != want {
+			return fmt.Errorf("service %s/%s is %s, want %s", svc.Namespace, svc.Name, svc.Spec.Type, want)
+		}
+		return nil
+	}))
 }
 
 // event waits for an Event on the named object with the reason and returns its message.

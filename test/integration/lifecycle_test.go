@@ -151,13 +151,7 @@ func TestAServiceTypeRevertedBySomeoneElseIsSwitchedBackToNodePort(t *testing.T)
 	// What a Helm upgrade of the gateway chart does: type LoadBalancer again.
 	svc.Spec.Type = corev1.ServiceTypeLoadBalancer
 	must(t, s.k8s.Update(s.ctx, svc))
-	must(t, rig.Eventually(waitAWS, 100*time.Millisecond, func() error {
-		must(t, s.k8s.Get(s.ctx, client.ObjectKeyFromObject(svc), svc))
-		if svc.Spec.Type != corev1.ServiceTypeNodePort {
-			return fmt.Errorf("service is %s", svc.Spec.Type)
-		}
-		return nil
-	}))
+	s.waitServiceType(svc, corev1.ServiceTypeNodePort)
 	for i, p := range svc.Spec.Ports {
 		if p.NodePort != ports[i].NodePort {
 			t.Fatalf("nodePort of %s changed from %d to %d", p.Name, ports[i].NodePort, p.NodePort)
@@ -317,13 +311,7 @@ func TestAClusterIPGatewayServiceIsRestoredToClusterIPWithoutNodePorts(t *testin
 	var gw istionet.Gateway
 	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
 	must(t, s.k8s.Delete(s.ctx, &gw))
-	must(t, rig.Eventually(waitAWS, 100*time.Millisecond, func() error {
-		must(t, s.k8s.Get(s.ctx, client.ObjectKeyFromObject(svc), svc))
-		if svc.Spec.Type != corev1.ServiceTypeClusterIP {
-			return fmt.Errorf("service is %s", svc.Spec.Type)
-		}
-		return nil
-	}))
+	s.waitServiceType(svc, corev1.ServiceTypeClusterIP)
 	for _, p := range svc.Spec.Ports {
 		if p.NodePort != 0 {
 			t.Fatalf("port %s kept nodePort %d after the restore to ClusterIP", p.Name, p.NodePort)

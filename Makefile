@@ -44,8 +44,11 @@ unit:
 
 ## test: unit tests and the integration scenarios against the real API server and AWS endpoint.
 test: control-plane aws-up
-	@set -o pipefail; trap 'localstack/down.sh' EXIT; \
-	  go vet ./... && go test -count=1 -timeout 40m ./... 2>&1 | tee $(BIN)/test.log
+	@set -o pipefail; trap 'localstack/down.sh' EXIT; mkdir -p $(BIN); \
+	  go vet ./... && go test -count=1 -v -timeout 40m ./... > $(BIN)/test.log 2>&1; rc=$$?; \
+	  grep -E '^(ok|FAIL|panic|--- FAIL)|^\s+\S+_test.go:[0-9]+:' $(BIN)/test.log; \
+	  echo "$$(grep -cE '^\s*--- PASS' $(BIN)/test.log) passed, $$(grep -cE '^\s*--- FAIL' $(BIN)/test.log) failed, $$(grep -cE '^\s*--- SKIP' $(BIN)/test.log) skipped"; \
+	  exit $$rc
 
 bench: control-plane aws-up
 	@trap 'localstack/down.sh' EXIT; \

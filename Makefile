@@ -10,7 +10,7 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 
-.PHONY: all build test unit integration bench demo control-plane aws-up aws-down vet fmt clean
+.PHONY: all build test unit bench demo control-plane aws-up aws-down vet fmt clean
 
 all: build
 

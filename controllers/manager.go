@@ -39,8 +39,8 @@ type Options struct {
 	WatchNamespace         string
 	DefaultSSLPolicy       string
 	SyncPeriod             time.Duration
-	// Observers are told of every AWS call (tests count calls with them).
-	Observers []clients.Observer
+	// AWSCalls counts every AWS call by operation; nil means the operator keeps its own.
+	AWSCalls *clients.Recorder
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 }
@@ -93,7 +93,7 @@ func Scheme() *runtime.Scheme {
 
 // NewManager builds the manager with the AWS clients and the reconcilers.
 func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, error) {
-	aws, err := clients.New(ctx, clients.Options{Region: o.AWSRegion, EndpointURL: o.AWSEndpointURL, Observers: o.Observers})
+	aws, err := clients.New(ctx, clients.Options{Region: o.AWSRegion, EndpointURL: o.AWSEndpointURL, Calls: o.AWSCalls})
 	if err != nil {
 		return nil, err
 	}

@@ -195,9 +195,6 @@ func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Own
 			"Service %s/%s switched to NodePort for the ALB", svc.Namespace, svc.Name)
 	}
 	fe.ServicePorts = servicePorts(svc)
-	if _, err := health.ForInstanceTargets(fe, cfg.HealthCheck); err != nil {
-		return nil, err // a nodePort not allocated yet: retried
-	}
 	var ids []string
 	for _, n := range fe.Nodes {
 		ids = append(ids, n.InstanceID)
@@ -207,17 +204,16 @@ func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Own
 		return nil, err
 	}
 	subnets, err := p.Discoverer.Subnets(ctx, nn.VPCID, cfg.Scheme, cfg.Subnets)
-	if err != nil {
-		if len(cfg.Subnets) > 0 {
-			return nil, userErrorf(ReasonNetworkNotFound, "annotation %s=%q: %v", annotations.Subnets, strings.Join(cfg.Subnets, ","), err)
-		}
+	switch {
+	case errors.Is(err, ec2.ErrNoUsableNetwork) && len(cfg.Subnets) > 0:
+		return nil, userErrorf(ReasonNetworkNotFound, "annotation %s=%q: %v", annotations.Subnets, strings.Join(cfg.Subnets, ","), err)
+	case errors.Is(err, ec2.ErrNoUsableNetwork):
+		return nil, userErrorf(ReasonNetworkNotFound, "%v (subnets are found by the tags %s or %s)", err, ec2.RoleELB, ec2.RoleInternalELB)
+	case err != nil:
 		return nil, err
 	}
-	stack, err := build.Build(owner, fe, cfg, build.Environment{VPCID: nn.VPCID, Subnets: subnets, NodeSecurityGroupID: nn.SecurityGroupID})
-	if err != nil {
-		return nil, userErrorf(ReasonNetworkNotFound, "%v", err)
-	}
-	return stack, nil
+	// Build's own errors (a nodePort not allocated yet) are passing states: retried.
+	return build.Build(owner, fe, cfg, build.Environment{VPCID: nn.VPCID, Subnets: subnets, NodeSecurityGroupID: nn.SecurityGroupID})
 }
 
 // teardown deletes what the gateway owns, restores its Service when no other gateway uses it,

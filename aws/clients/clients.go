@@ -33,8 +33,8 @@ type Options struct {
 	Region string
 	// EndpointURL overrides every service's endpoint; empty means AWS_ENDPOINT_URL or AWS itself.
 	EndpointURL string
-	// Observers are told of every call after it completes (metrics).
-	Observers []Observer
+	// Calls counts every call; nil means a new Recorder (tests and the demo pass their own).
+	Calls *Recorder
 }
 
 // New loads the default credential chain and builds the clients.
@@ -53,7 +53,10 @@ func New(ctx context.Context, o Options) (*Clients, error) {
 	if o.EndpointURL != "" {
 		cfg.BaseEndpoint = aws.String(o.EndpointURL)
 	}
-	rec := &Recorder{observers: o.Observers}
+	rec := o.Calls
+	if rec == nil {
+		rec = &Recorder{}
+	}
 	cfg.APIOptions = append(cfg.APIOptions, rec.register)
 	return &Clients{
 		Config:  cfg,
@@ -72,14 +75,10 @@ type Call struct {
 
 func (c Call) String() string { return c.Service + "." + c.Operation }
 
-// Observer is told of each completed call; outcome is "ok", "throttled" or "error".
-type Observer func(c Call, outcome string)
-
 // Recorder counts calls by operation (every attempt the SDK makes counts as one call).
 type Recorder struct {
-	mu        sync.Mutex
-	counts    map[Call]int
-	observers []Observer
+	mu     sync.Mutex
+	counts map[Call]int
 }
 
 func (r *Recorder) register(stack *middleware.Stack) error {
@@ -93,26 +92,17 @@ func (r *Recorder) register(stack *middleware.Stack) error {
 			}
 			r.counts[c]++
 			r.mu.Unlock()
-			for _, o := range r.observers {
-				o(c, Outcome(err))
-			}
 			return out, md, err
 		}), middleware.After)
 }
 
-// Outcome classifies a call's error for metrics.
-func Outcome(err error) string {
-	if err == nil {
-		return "ok"
-	}
+// ErrorCode returns the AWS error code of err (e.g. "DependencyViolation"), or "".
+func ErrorCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "PriorRequestNotComplete":
-			return "throttled"
-		}
+		return ae.ErrorCode()
 	}
-	return "error"
+	return ""
 }
 
 // Snapshot returns the counts so far.

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
@@ -212,17 +212,8 @@ func merge(found, known []elbv2.Owned) []elbv2.Owned {
 	return out
 }
 
-// ErrorCode returns the AWS error code of err, or "".
-func ErrorCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 func notFound(err error) bool {
-	switch ErrorCode(err) {
+	switch clients.ErrorCode(err) {
 	case "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "InvalidGroup.NotFound":
 		return true
 	}
@@ -230,7 +221,7 @@ func notFound(err error) bool {
 }
 
 func classify(err error) error {
-	switch ErrorCode(err) {
+	switch clients.ErrorCode(err) {
 	case "DependencyViolation", "ResourceInUse":
 		return fmt.Errorf("%w: %v", ErrNotYet, err)
 	}

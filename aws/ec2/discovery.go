@@ -2,7 +2,10 @@ package ec2
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -39,6 +42,10 @@ type cached[T any] struct {
 	value T
 	at    time.Time
 }
+
+// ErrNoUsableNetwork is wrapped by Subnets when the VPC has no subnets an ALB can use (named
+// subnets missing, or fewer than two zones): something the user fixes, not a passing failure.
+var ErrNoUsableNetwork = errors.New("no usable subnets")
 
 // NodeNetwork is what the nodes' instances tell: their VPC and the node security group.
 type NodeNetwork struct {
@@ -181,7 +188,7 @@ func (d *Discoverer) Subnets(ctx context.Context, vpcID, scheme string, named []
 			}
 		}
 		if missing := missingSubnets(named, found); len(missing) > 0 {
-			return nil, fmt.Errorf("subnets %v not found in VPC %s", missing, vpcID)
+			return nil, fmt.Errorf("%w: subnets %v not found in VPC %s", ErrNoUsableNetwork, missing, vpcID)
 		}
 	default:
 		role := RoleELB
@@ -200,11 +207,10 @@ func (d *Discoverer) Subnets(ctx context.Context, vpcID, scheme string, named []
 			byZone[zone] = id
 		}
 	}
-	var out []string
-	for _, id := range byZone {
-		out = append(out, id)
+	out := slices.Sorted(maps.Values(byZone))
+	if len(out) < 2 {
+		return nil, fmt.Errorf("%w: an ALB needs subnets in at least two availability zones, VPC %s has %d for scheme %s", ErrNoUsableNetwork, vpcID, len(out), scheme)
 	}
-	sort.Strings(out)
 	d.mu.Lock()
 	if d.subnetsBy == nil {
 		d.subnetsBy = map[string]cached[[]string]{}

@@ -2,7 +2,6 @@ package ec2
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -12,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
@@ -42,7 +41,7 @@ func (s *SecurityGroups) EnsureALBGroup(ctx context.Context, want *model.Securit
 		switch {
 		case err == nil:
 			id = aws.ToString(out.GroupId)
-		case errorCode(err) == "InvalidGroup.Duplicate":
+		case clients.ErrorCode(err) == "InvalidGroup.Duplicate":
 			// The tagging API had not listed it yet (it is eventually consistent): adopt the
 			// group only if it carries our ownership tags.
 			if group, err = s.ownedByName(ctx, want); err != nil {
@@ -106,14 +105,6 @@ func (s *SecurityGroups) ownedByName(ctx context.Context, want *model.SecurityGr
 	}
 	return nil, fmt.Errorf("security group %s already exists in VPC %s without the ownership tags of %s; it is not ours, so it is left alone: delete or rename it",
 		want.Name, want.VPCID, s.Owner.GatewayKey)
-}
-
-func errorCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
 }
 
 // EnsureNodeAccess makes the rules whose source is the ALB group (albGroupID) match want: on the

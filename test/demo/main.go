@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -72,18 +70,13 @@ func run() error {
 	fmt.Printf("    VPC %s, public subnets %v, node security group %s, instances %v\n", env.VPCID, env.PublicSubnets, env.NodeSecurityGroupID, env.Instances)
 
 	step("starting the operator")
-	var mu sync.Mutex
-	counter := map[string]int{}
+	calls := &clients.Recorder{}
 	mctx, stop := context.WithCancel(ctx)
 	defer stop()
 	mgr, err := controllers.NewManager(mctx, cp.Config, controllers.Options{
 		ClusterName: "demo", AWSRegion: cfg.Region, AWSEndpointURL: rig.Endpoint(),
 		MetricsBindAddress: "0", HealthProbeBindAddress: "0", SyncPeriod: 10 * time.Minute,
-		Observers: []clients.Observer{func(c clients.Call, _ string) {
-			mu.Lock()
-			counter[c.String()]++
-			mu.Unlock()
-		}},
+		AWSCalls: calls,
 	})
 	if err != nil {
 		return err
@@ -181,14 +174,7 @@ func run() error {
 			fmt.Printf("      target %s:%d %s\n", aws.ToString(d.Target.Id), aws.ToInt32(d.Target.Port), d.TargetHealth.State)
 		}
 	}
-	var ops []string
-	mu.Lock()
-	defer mu.Unlock()
-	for op, n := range counter {
-		ops = append(ops, fmt.Sprintf("%s=%d", op, n))
-	}
-	sort.Strings(ops)
-	fmt.Printf("    AWS calls made by the operator: %s\n", strings.Join(ops, " "))
+	fmt.Printf("    AWS calls made by the operator: %s\n", strings.Join(clients.Format(calls.Snapshot()), " "))
 	return nil
 }
 

@@ -70,7 +70,7 @@ func TestBadInputGetsAnEventNamingTheProblemAndCreatesNothingInAWS(t *testing.T)
 			if c.selector != nil {
 				selector = c.selector(s)
 			}
-			before := s.calls.snapshot()
+			before := s.calls.Snapshot()
 			must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", selector, []string{articleHost}, c.annotations)))
 			msg := s.event(s.appNS, "gw", c.reason)
 			for _, m := range c.mentions {
@@ -78,7 +78,7 @@ func TestBadInputGetsAnEventNamingTheProblemAndCreatesNothingInAWS(t *testing.T)
 					t.Errorf("event %s: %q does not mention %q", c.reason, msg, m)
 				}
 			}
-			if calls := s.calls.since(before); len(mutating(calls)) != 0 {
+			if calls := s.calls.Since(before); len(mutating(calls)) != 0 {
 				t.Fatalf("bad input made mutating AWS calls: %v", clients.Format(calls))
 			}
 			if by := s.owned(s.gatewayKey("gw")); len(by) != 0 {

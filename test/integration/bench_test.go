@@ -22,11 +22,11 @@ func BenchmarkGatewayToALB(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		name := fmt.Sprintf("bench-%d", i)
-		before := s.calls.snapshot()
+		before := s.calls.Snapshot()
 		must(b, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, name, s.selector, []string{articleHost}, enabled)))
 		s.waitDNS(name)
 		b.StopTimer()
-		made := s.calls.since(before)
+		made := s.calls.Since(before)
 		calls += total(made)
 		writes += total(mutating(made))
 		gw := &istionet.Gateway{}
@@ -51,7 +51,7 @@ func BenchmarkIdleReconcile(b *testing.B) {
 	s.article("/healthz/ready")
 	must(b, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", s.selector, []string{articleHost}, enabled)))
 	s.waitDNS("gw")
-	before := s.calls.snapshot()
+	before := s.calls.Snapshot()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		n := reconciles()
@@ -66,5 +66,5 @@ func BenchmarkIdleReconcile(b *testing.B) {
 			return nil
 		}))
 	}
-	b.ReportMetric(float64(total(s.calls.since(before)))/float64(b.N), "aws-calls/op")
+	b.ReportMetric(float64(total(s.calls.Since(before)))/float64(b.N), "aws-calls/op")
 }

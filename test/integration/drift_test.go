@@ -24,12 +24,24 @@ func TestThePeriodicCheckRepairsDriftInAWSReadingOnlyTheGatewaysOwnResources(t *
 	wantTargets := strings.Join(s.targets(tg.TargetGroupArn), ",")
 
 	t.Run("a check with no drift only reads", func(t *testing.T) {
-		before := s.calls.snapshot()
-		time.Sleep(2500 * time.Millisecond) // at least one sync period
-		calls := s.calls.since(before)
-		if len(calls) == 0 {
-			t.Fatal("no drift check ran within the sync period")
-		}
+		before := s.calls.Snapshot()
+		lookup := clients.Call{Service: "Resource Groups Tagging API", Operation: "GetResources"}
+		// A drift check starts with the tagging lookup; wait for one to finish (sync period 2s).
+		must(t, rig.Eventually(10*time.Second, 100*time.Millisecond, func() error {
+			if s.calls.Since(before)[lookup] == 0 {
+				return fmt.Errorf("no drift check ran yet")
+			}
+			return nil
+		}))
+		// ...and for that reconcile to return, so every call of the check is counted.
+		n := reconciles()
+		must(t, rig.Eventually(10*time.Second, 50*time.Millisecond, func() error {
+			if reconciles() <= n {
+				return fmt.Errorf("the drift check has not returned yet")
+			}
+			return nil
+		}))
+		calls := s.calls.Since(before)
 		if w := mutating(calls); len(w) != 0 {
 			t.Fatalf("a drift check without drift wrote: %v", clients.Format(w))
 		}

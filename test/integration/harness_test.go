@@ -7,7 +7,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,7 +77,7 @@ type scenario struct {
 	ctx      context.Context
 	k8s      client.Client
 	env      *seed.Environment
-	calls    *callCounter
+	calls    *clients.Recorder
 	istioNS  string
 	appNS    string
 	selector map[string]string
@@ -111,7 +110,7 @@ func newScenario(t testing.TB, o scenarioOptions) *scenario {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	n := scenarioN.Add(1)
-	s := &scenario{t: t, ctx: ctx, calls: &callCounter{},
+	s := &scenario{t: t, ctx: ctx, calls: &clients.Recorder{},
 		istioNS: fmt.Sprintf("istio-system-%d", n), appNS: fmt.Sprintf("test-ns-%d", n),
 		selector: map[string]string{"istio": fmt.Sprintf("ingressgateway-%d", n)}}
 	if n == 1 {
@@ -148,7 +147,7 @@ func (s *scenario) startManager(syncPeriod time.Duration) {
 	mgr, err := controllers.NewManager(mctx, restConfig, controllers.Options{
 		ClusterName: clusterName, AWSRegion: "us-east-1", AWSEndpointURL: rig.Endpoint(),
 		MetricsBindAddress: "0", HealthProbeBindAddress: "0", SyncPeriod: syncPeriod,
-		SkipNameValidation: true, Observers: []clients.Observer{s.calls.observe},
+		SkipNameValidation: true, AWSCalls: s.calls,
 	})
 	must(s.t, err)
 	done := make(chan struct{})
@@ -371,41 +370,6 @@ func labelIs(m *dto.Metric, name, value string) bool {
 		}
 	}
 	return false
-}
-
-// callCounter counts the operator's AWS calls by operation.
-type callCounter struct {
-	mu     sync.Mutex
-	counts map[clients.Call]int
-}
-
-func (c *callCounter) observe(call clients.Call, _ string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.counts == nil {
-		c.counts = map[clients.Call]int{}
-	}
-	c.counts[call]++
-}
-
-func (c *callCounter) snapshot() map[clients.Call]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[clients.Call]int{}
-	for k, v := range c.counts {
-		out[k] = v
-	}
-	return out
-}
-
-func (c *callCounter) since(before map[clients.Call]int) map[clients.Call]int {
-	out := map[clients.Call]int{}
-	for k, v := range c.snapshot() {
-		if d := v - before[k]; d > 0 {
-			out[k] = d
-		}
-	}
-	return out
 }
 
 func mutating(calls map[clients.Call]int) map[clients.Call]int {

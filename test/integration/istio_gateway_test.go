@@ -44,12 +44,12 @@ func TestTheArticlesGatewayGetsANodePortServiceAndAnALBHealthCheckedOnTheStatusP
 	}
 	must(t, s.k8s.Create(s.ctx, fixtures.VirtualService(s.appNS, "test-gateway", articleHost)))
 
-	before := s.calls.snapshot()
+	before := s.calls.Snapshot()
 	start := time.Now()
 	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "test-gateway", s.selector, []string{articleHost}, enabled)))
 	dns := s.waitDNS("test-gateway")
 	t.Logf("ALB programmed %s after applying the Gateway", time.Since(start).Round(time.Millisecond))
-	createCalls := s.calls.since(before)
+	createCalls := s.calls.Since(before)
 	t.Logf("AWS calls of the create (%d): %s", total(createCalls), strings.Join(clients.Format(createCalls), " "))
 
 	// The Service: NodePort, same nodePorts, original type recorded.
@@ -102,8 +102,12 @@ func TestTheArticlesGatewayGetsANodePortServiceAndAnALBHealthCheckedOnTheStatusP
 		t.Fatalf("targets %v, want %v", got, wantTargets)
 	}
 
-	// Tags on every resource.
-	for kind, rs := range s.owned(key) {
+	// Tags on every resource: one ALB, one target group, one security group.
+	owned := s.owned(key)
+	if len(owned["sg"]) != 1 || len(owned["other"]) != 0 {
+		t.Fatalf("want exactly one security group and nothing else besides ALB and target group, have %v", owned)
+	}
+	for kind, rs := range owned {
 		for _, r := range rs {
 			tagMap := map[string]string{}
 			for _, tag := range r.Tags {
@@ -136,7 +140,7 @@ func TestTheArticlesGatewayGetsANodePortServiceAndAnALBHealthCheckedOnTheStatusP
 	s.event(s.appNS, "test-gateway", "LoadBalancerReady")
 
 	t.Run("an idle re-reconcile makes no AWS call", func(t *testing.T) {
-		before := s.calls.snapshot()
+		before := s.calls.Snapshot()
 		n := reconciles()
 		var gw istionet.Gateway
 		must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "test-gateway"}, &gw))
@@ -148,7 +152,7 @@ func TestTheArticlesGatewayGetsANodePortServiceAndAnALBHealthCheckedOnTheStatusP
 			}
 			return nil
 		}))
-		if idle := s.calls.since(before); len(idle) != 0 {
+		if idle := s.calls.Since(before); len(idle) != 0 {
 			t.Fatalf("an idle reconcile made AWS calls: %v", clients.Format(idle))
 		}
 	})

@@ -198,13 +198,13 @@ func TestRemovingTheAnnotationThenDeletingTheGatewayLeavesNothingInAWSAndRestore
 	lb, _, _ := s.loadBalancer(s.gatewayKey("gw"))
 	albSG := lb.SecurityGroups[0]
 
-	before := s.calls.snapshot()
+	before := s.calls.Snapshot()
 	var gw istionet.Gateway
 	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
 	delete(gw.Annotations, "istio-alb.io/enabled")
 	must(t, s.k8s.Update(s.ctx, &gw))
 	s.event(s.appNS, "gw", "CleanedUp")
-	t.Logf("AWS calls of the teardown: %s", strings.Join(clients.Format(s.calls.since(before)), " "))
+	t.Logf("AWS calls of the teardown: %s", strings.Join(clients.Format(s.calls.Since(before)), " "))
 
 	if by := s.owned(s.gatewayKey("gw")); len(by) != 0 {
 		t.Fatalf("resources left for the gateway: %v", by)

@@ -74,9 +74,15 @@ func (r *IstioGatewayReconciler) Resolve(ctx context.Context, obj client.Object)
 		if s.GetPort() == nil {
 			continue
 		}
-		fe.Servers = append(fe.Servers, frontend.Server{
+		server := frontend.Server{
 			Port: int32(s.GetPort().GetNumber()), Protocol: strings.ToUpper(s.GetPort().GetProtocol()), Hosts: s.GetHosts(),
-		})
+		}
+		// tls on an HTTP server only asks for httpsRedirect; on HTTPS and TLS servers its mode
+		// (PASSTHROUGH when unset) says who terminates TLS.
+		if server.Protocol == "HTTPS" || server.Protocol == "TLS" {
+			server.TLSMode = s.GetTls().GetMode().String()
+		}
+		fe.Servers = append(fe.Servers, server)
 	}
 	if fe.Probe, err = r.probe(ctx, svc.Namespace, selector); err != nil {
 		return nil, nil, err

@@ -20,9 +20,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/acm"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 )
 
 // Options are the operator's flags (DESIGN §3); each has an environment-variable default.
@@ -39,6 +42,8 @@ type Options struct {
 	WatchNamespace         string
 	DefaultSSLPolicy       string
 	SyncPeriod             time.Duration
+	// CertificateCacheTTL is how long the list of ACM certificates is reused.
+	CertificateCacheTTL time.Duration
 	// AWSCalls counts every AWS call by operation; nil means the operator keeps its own.
 	AWSCalls *clients.Recorder
 	// SkipNameValidation allows several managers in one process (tests).
@@ -57,8 +62,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `/healthz and /readyz address; "0" disables`)
 	fs.StringVar(&o.DNSOwnerID, "dns-owner-id", os.Getenv("DNS_OWNER_ID"), "owner id of the Route53 TXT registry (default: cluster name)")
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
-	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", "ELBSecurityPolicy-TLS13-1-2-2021-06", "ALB SSL policy when a Gateway sets none")
+	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", elbv2.DefaultSSLPolicy, "ALB SSL policy when a Gateway sets none")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often unchanged gateways are checked for drift in AWS")
+	fs.DurationVar(&o.CertificateCacheTTL, "certificate-cache-ttl", 5*time.Minute, "how long the list of ACM certificates and hosted zones is reused before it is read again")
 }
 
 // Complete validates the options and fills defaults.
@@ -68,6 +74,12 @@ func (o *Options) Complete() error {
 	}
 	if o.DNSOwnerID == "" {
 		o.DNSOwnerID = o.ClusterName
+	}
+	if o.CertificateCacheTTL <= 0 {
+		o.CertificateCacheTTL = 5 * time.Minute
+	}
+	if o.DefaultSSLPolicy == "" {
+		o.DefaultSSLPolicy = elbv2.DefaultSSLPolicy
 	}
 	if o.SyncPeriod <= 0 {
 		return fmt.Errorf("--sync-period must be positive, got %s", o.SyncPeriod)
@@ -93,6 +105,9 @@ func Scheme() *runtime.Scheme {
 
 // NewManager builds the manager with the AWS clients and the reconcilers.
 func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, error) {
+	if err := o.Complete(); err != nil {
+		return nil, err
+	}
 	aws, err := clients.New(ctx, clients.Options{Region: o.AWSRegion, EndpointURL: o.AWSEndpointURL, Calls: o.AWSCalls})
 	if err != nil {
 		return nil, err
@@ -118,10 +133,18 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		}
 	}
 	pipeline := &Pipeline{
-		Client:      mgr.GetClient(),
-		Events:      mgr.GetEventRecorder("istio-alb-operator"),
-		Deployer:    &deploy.Deployer{Tagging: aws.Tagging, EC2: aws.EC2, ELBV2: aws.ELBV2},
-		Discoverer:  &ec2.Discoverer{API: aws.EC2, ClusterName: o.ClusterName, VPCID: o.VPCID, TTL: o.SyncPeriod},
+		Client:     mgr.GetClient(),
+		Events:     mgr.GetEventRecorder("istio-alb-operator"),
+		Deployer:   &deploy.Deployer{Tagging: aws.Tagging, EC2: aws.EC2, ELBV2: aws.ELBV2},
+		Discoverer: &ec2.Discoverer{API: aws.EC2, ClusterName: o.ClusterName, VPCID: o.VPCID, TTL: o.SyncPeriod},
+		TLS: &TLS{
+			Catalog:          &acm.Catalog{API: aws.ACM, TTL: o.CertificateCacheTTL},
+			Policies:         &elbv2.SSLPolicies{API: aws.ELBV2},
+			ACM:              aws.ACM,
+			Tagging:          aws.Tagging,
+			Zones:            &dns.Zones{API: aws.Route53, TTL: o.CertificateCacheTTL},
+			DefaultSSLPolicy: o.DefaultSSLPolicy,
+		},
 		ClusterName: o.ClusterName,
 		SyncPeriod:  o.SyncPeriod,
 	}

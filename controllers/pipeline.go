@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -81,6 +82,7 @@ type Pipeline struct {
 	Events      events.EventRecorder
 	Deployer    *deploy.Deployer
 	Discoverer  *ec2.Discoverer
+	TLS         *TLS
 	ClusterName string
 	// SyncPeriod is how often an unchanged gateway's AWS resources are read back and repaired.
 	SyncPeriod time.Duration
@@ -135,7 +137,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) 
 		p.warn(gw, ReasonInvalidAnnotation, errs.ToAggregate().Error())
 		return ctrl.Result{}, nil
 	}
-	stack, err := p.desired(ctx, gw, owner, cfg, r)
+	stack, tls, err := p.desired(ctx, gw, owner, cfg, r)
 	if err != nil {
 		return p.fail(ctx, gw, err)
 	}
@@ -146,7 +148,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) 
 		if err := p.publish(ctx, gw, st.dns); err != nil {
 			return ctrl.Result{}, err
 		}
-		return ctrl.Result{RequeueAfter: p.SyncPeriod - time.Since(st.at)}, nil
+		return ctrl.Result{RequeueAfter: retryAfter(p.SyncPeriod-time.Since(st.at), tls.retryAfter)}, nil
 	}
 	if !controllerutil.ContainsFinalizer(gw, Finalizer) {
 		controllerutil.AddFinalizer(gw, Finalizer)
@@ -162,34 +164,65 @@ func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) 
 		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonLoadBalancerReady, "Deploy",
 			"ALB %s programmed (listeners %s, %d targets)", res.LoadBalancer.DNSName, listenerPorts(stack), countTargets(stack))
 	}
+	p.report(gw, tls.notes)
 	p.remember(owner.GatewayKey, &appliedState{hash: hash, at: time.Now(), owned: res.Owned, dns: res.LoadBalancer.DNSName})
 	if err := p.publish(ctx, gw, res.LoadBalancer.DNSName); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: p.SyncPeriod}, nil
+	return ctrl.Result{RequeueAfter: retryAfter(p.SyncPeriod, tls.retryAfter)}, nil
+}
+
+func retryAfter(sync, pending time.Duration) time.Duration {
+	if pending > 0 && pending < sync {
+		return pending
+	}
+	return sync
+}
+
+// report emits the notes of a reconcile that applied something, one Event per reason: the
+// recorder folds Events of one reason on one object into a series that keeps only the first
+// message, so notes of a reason are joined.
+func (p *Pipeline) report(gw client.Object, notes []note) {
+	var order []note
+	for _, n := range notes {
+		i := slices.IndexFunc(order, func(o note) bool { return o.eventType == n.eventType && o.reason == n.reason })
+		if i < 0 {
+			order = append(order, n)
+			continue
+		}
+		order[i].message += "; " + n.message
+	}
+	for _, n := range order {
+		p.Events.Eventf(gw, nil, n.eventType, n.reason, "Deploy", "%s", n.message)
+	}
 }
 
 // desired gathers everything and builds the stack. Every check of the user's objects comes
 // before the first AWS call, so bad input never creates anything.
-func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Owner, cfg annotations.Config, r Resolver) (*model.Stack, error) {
+func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Owner, cfg annotations.Config, r Resolver) (*model.Stack, tlsPlan, error) {
+	var tls tlsPlan
 	fe, svc, err := r.Resolve(ctx, gw)
 	if err != nil {
-		return nil, err
+		return nil, tls, err
 	}
 	// Check the Service's ports before touching it: bad input leaves the Service as it was.
 	fe.ServicePorts = servicePorts(svc)
-	if _, err := fe.HTTPServicePort(); err != nil {
-		return nil, userErrorf(ReasonInvalidGateway, "%v", err)
+	if _, _, err := fe.Backend(); err != nil {
+		return nil, tls, userErrorf(ReasonInvalidGateway, "%v", err)
 	}
 	if _, found := health.StatusServicePort(fe); !found && cfg.HealthCheck.Port == nil {
-		return nil, userErrorf(ReasonStatusPortNotFound, "service %s has no status port (a port named %s or targeting %d); set %s to choose one",
+		return nil, tls, userErrorf(ReasonStatusPortNotFound, "service %s has no status port (a port named %s or targeting %d); set %s to choose one",
 			fe.Service, health.StatusPortName, health.IstioStatusPort, annotations.HealthCheckPort)
 	}
 	if len(fe.Nodes) == 0 {
-		return nil, userErrorf(ReasonNoTargetNodes, "no Ready, schedulable node with an EC2 providerID (aws:///<zone>/<instance-id>)")
+		return nil, tls, userErrorf(ReasonNoTargetNodes, "no Ready, schedulable node with an EC2 providerID (aws:///<zone>/<instance-id>)")
+	}
+	// The certificates and the policy are checked before the Service is touched too.
+	if tls, err = p.TLS.plan(ctx, owner, fe, cfg); err != nil {
+		return nil, tls, err
 	}
 	if changed, err := ensureNodePort(ctx, p.Client, svc); err != nil {
-		return nil, err
+		return nil, tls, err
 	} else if changed {
 		p.Events.Eventf(gw, svc, corev1.EventTypeNormal, ReasonServiceSwitched, "SwitchServiceType",
 			"Service %s/%s switched to NodePort for the ALB", svc.Namespace, svc.Name)
@@ -201,26 +234,31 @@ func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Own
 	}
 	nn, err := p.Discoverer.NodeNetwork(ctx, ids)
 	if err != nil {
-		return nil, err
+		return nil, tls, err
 	}
 	subnets, err := p.Discoverer.Subnets(ctx, nn.VPCID, cfg.Scheme, cfg.Subnets)
 	switch {
 	case errors.Is(err, ec2.ErrNoUsableNetwork) && len(cfg.Subnets) > 0:
-		return nil, userErrorf(ReasonNetworkNotFound, "annotation %s=%q: %v", annotations.Subnets, strings.Join(cfg.Subnets, ","), err)
+		return nil, tls, userErrorf(ReasonNetworkNotFound, "annotation %s=%q: %v", annotations.Subnets, strings.Join(cfg.Subnets, ","), err)
 	case errors.Is(err, ec2.ErrNoUsableNetwork):
-		return nil, userErrorf(ReasonNetworkNotFound, "%v (subnets are found by the tags %s or %s)", err, ec2.RoleELB, ec2.RoleInternalELB)
+		return nil, tls, userErrorf(ReasonNetworkNotFound, "%v (subnets are found by the tags %s or %s)", err, ec2.RoleELB, ec2.RoleInternalELB)
 	case err != nil:
-		return nil, err
+		return nil, tls, err
 	}
 	// Build's own errors (a nodePort not allocated yet) are passing states: retried.
-	return build.Build(owner, fe, cfg, build.Environment{VPCID: nn.VPCID, Subnets: subnets, NodeSecurityGroupID: nn.SecurityGroupID})
+	stack, err := build.Build(owner, fe, cfg, build.Environment{
+		VPCID: nn.VPCID, Subnets: subnets, NodeSecurityGroupID: nn.SecurityGroupID,
+		Certificates: tls.certificates, SSLPolicy: tls.policy,
+	})
+	return stack, tls, err
 }
 
 // teardown deletes what the gateway owns, restores its Service when no other gateway uses it,
 // removes the published DNS name and releases the finalizer.
 func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Owner, r Resolver) (ctrl.Result, error) {
 	st := p.state(owner.GatewayKey)
-	if _, err := p.Deployer.Apply(ctx, owner, &model.Stack{}, st.owned); err != nil {
+	res, err := p.Deployer.Apply(ctx, owner, &model.Stack{}, st.owned)
+	if err != nil {
 		if errors.Is(err, deploy.ErrNotYet) {
 			p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonCleanupWaiting, "Delete", "waiting for AWS to release resources: %v", err)
 			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
@@ -229,6 +267,11 @@ func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Ow
 		return ctrl.Result{}, err
 	}
 	p.remember(owner.GatewayKey, nil)
+	notes, err := p.TLS.release(ctx, owner, res.Deleted)
+	p.report(gw, notes)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	svc, err := r.Service(ctx, gw)
 	if err != nil {
 		return ctrl.Result{}, err

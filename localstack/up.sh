@@ -31,6 +31,8 @@ else
     cp requirements.txt .venv/requirements.txt
   fi
   echo "starting moto server on $URL"
+  # Requested certificates stay PENDING_VALIDATION this long, then become ISSUED.
+  export MOTO_ACM_VALIDATION_WAIT="${MOTO_ACM_VALIDATION_WAIT:-15}"
   nohup .venv/bin/moto_server -H 127.0.0.1 -p "$PORT" > "$RUN/moto.log" 2>&1 &
   echo $! > "$RUN/moto.pid"
   echo moto > "$RUN/engine"

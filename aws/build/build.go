@@ -19,11 +19,16 @@ type Environment struct {
 	VPCID               string
 	Subnets             []string
 	NodeSecurityGroupID string
+	// Certificates are the HTTPS listener's ACM certificates, its default first; none means
+	// no HTTPS listener.
+	Certificates []string
+	// SSLPolicy is the HTTPS listener's security policy.
+	SSLPolicy string
 }
 
 // Build returns the desired stack of one gateway.
 func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env Environment) (*model.Stack, error) {
-	traffic, err := fe.HTTPServicePort()
+	traffic, protocol, err := fe.Backend()
 	if err != nil {
 		return nil, err
 	}
@@ -36,6 +41,10 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 	}
 	if hc.Port == health.TrafficPort {
 		hc.Port = strconv.Itoa(int(traffic.NodePort))
+		hc.Protocol = protocol
+	}
+	if len(env.Certificates) > annotations.MaxCertificates {
+		return nil, fmt.Errorf("%d certificates: an ALB listener takes at most %d", len(env.Certificates), annotations.MaxCertificates)
 	}
 	if len(env.Subnets) < 2 {
 		return nil, fmt.Errorf("an ALB needs subnets in at least two availability zones, found %d", len(env.Subnets))
@@ -64,7 +73,7 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 	tg := model.TargetGroup{
 		ResourceID:  model.ResourceTargetGroup,
 		Port:        traffic.NodePort,
-		Protocol:    "HTTP",
+		Protocol:    protocol,
 		TargetType:  annotations.TargetTypeInstance,
 		VPCID:       env.VPCID,
 		HealthCheck: hc,
@@ -85,8 +94,18 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 		Subnets:       subnets,
 		Attributes:    cfg.LoadBalancerAttributes,
 	}
-	stack.Listeners = []model.Listener{{
-		Port: 80, Protocol: "HTTP", DefaultAction: model.Action{ForwardTo: tg.ResourceID},
+	forward := model.Action{ForwardTo: tg.ResourceID}
+	if len(env.Certificates) == 0 {
+		stack.Listeners = []model.Listener{{Port: 80, Protocol: "HTTP", DefaultAction: forward}}
+		return stack, nil
+	}
+	http := model.Listener{Port: 80, Protocol: "HTTP", DefaultAction: forward}
+	if cfg.SSLRedirect {
+		http.DefaultAction = model.Action{Redirect: &model.Redirect{Protocol: "HTTPS", Port: "443", StatusCode: "HTTP_301"}}
+	}
+	stack.Listeners = []model.Listener{http, {
+		Port: 443, Protocol: "HTTPS", SSLPolicy: env.SSLPolicy,
+		Certificates: append([]string(nil), env.Certificates...), DefaultAction: forward,
 	}}
 	return stack, nil
 }

@@ -35,12 +35,23 @@ func article() *frontend.Frontend {
 var env = Environment{VPCID: "vpc-1", Subnets: []string{"subnet-b", "subnet-a"}, NodeSecurityGroupID: "sg-nodes"}
 
 func TestBuildMatchesTheGoldenStacks(t *testing.T) {
+	tls := func(e *Environment) {
+		e.Certificates = []string{"arn:aws:acm:us-east-1:123456789012:certificate/wild", "arn:aws:acm:us-east-1:123456789012:certificate/org"}
+		e.SSLPolicy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+	}
 	cases := []struct {
 		golden      string
 		annotations map[string]string
+		env         func(*Environment)
+		frontend    func(*frontend.Frontend)
 	}{
-		{"article.json", map[string]string{annotations.Enabled: "true"}},
-		{"internal-dualstack-tagged.json", map[string]string{annotations.Enabled: "true", annotations.Scheme: "internal",
+		{golden: "https-redirect.json", annotations: map[string]string{annotations.Enabled: "true"}, env: tls},
+		{golden: "https-no-redirect.json", annotations: map[string]string{annotations.Enabled: "true", annotations.SSLRedirect: "false"}, env: tls},
+		{golden: "simple-tls-server-only.json", annotations: map[string]string{annotations.Enabled: "true"}, env: tls, frontend: func(fe *frontend.Frontend) {
+			fe.Servers = []frontend.Server{{Port: 443, Protocol: "HTTPS", Hosts: []string{"a.example.com"}, TLSMode: frontend.TLSSimple}}
+		}},
+		{golden: "article.json", annotations: map[string]string{annotations.Enabled: "true"}},
+		{golden: "internal-dualstack-tagged.json", annotations: map[string]string{annotations.Enabled: "true", annotations.Scheme: "internal",
 			annotations.IPAddressType: "dualstack", annotations.Tags: "team=web", annotations.InboundCIDRs: "10.0.0.0/8,fd00::/8",
 			annotations.LoadBalancerAttributes: "idle_timeout.timeout_seconds=120", annotations.HealthCheckPort: "traffic-port"}},
 	}
@@ -51,7 +62,14 @@ func TestBuildMatchesTheGoldenStacks(t *testing.T) {
 			if len(errs) > 0 {
 				t.Fatal(errs.ToAggregate())
 			}
-			stack, err := Build(owner, article(), cfg, env)
+			fe, e := article(), env
+			if c.env != nil {
+				c.env(&e)
+			}
+			if c.frontend != nil {
+				c.frontend(fe)
+			}
+			stack, err := Build(owner, fe, cfg, e)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,9 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 )
@@ -25,6 +27,8 @@ type Clients struct {
 	EC2     *ec2.Client
 	ELBV2   *elbv2.Client
 	Tagging *tagging.Client
+	ACM     *acm.Client
+	Route53 *route53.Client
 	Calls   *Recorder
 }
 
@@ -63,6 +67,8 @@ func New(ctx context.Context, o Options) (*Clients, error) {
 		EC2:     ec2.NewFromConfig(cfg),
 		ELBV2:   elbv2.NewFromConfig(cfg),
 		Tagging: tagging.NewFromConfig(cfg),
+		ACM:     acm.NewFromConfig(cfg),
+		Route53: route53.NewFromConfig(cfg),
 		Calls:   rec,
 	}, nil
 }

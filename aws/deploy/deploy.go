@@ -10,10 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
-	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
-
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
@@ -21,20 +17,13 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
 
-// TaggingAPI is the subset of the Resource Groups Tagging API client the operator uses.
-type TaggingAPI interface {
-	GetResources(context.Context, *tagging.GetResourcesInput, ...func(*tagging.Options)) (*tagging.GetResourcesOutput, error)
-}
-
-var _ TaggingAPI = (*tagging.Client)(nil)
-
 // ErrNotYet wraps an AWS refusal that resolves itself with time (a security group still used by a
 // deleted ALB's interfaces, a target group still attached): retry after a delay, not an error.
 var ErrNotYet = errors.New("AWS is still releasing a dependency")
 
 // Deployer applies stacks for one cluster.
 type Deployer struct {
-	Tagging TaggingAPI
+	Tagging tags.TaggingAPI
 	EC2     ec2.API
 	ELBV2   elbv2.API
 }
@@ -45,36 +34,15 @@ type Result struct {
 	// Owned are the resources the gateway owns after the apply, to pass back as known next time
 	// (the tagging API is eventually consistent, so a just-created resource may not be listed yet).
 	Owned []elbv2.Owned
+	// Deleted are the load balancers a teardown deleted.
+	Deleted []string
 }
 
 var resourceTypes = []string{"elasticloadbalancing:loadbalancer", "elasticloadbalancing:targetgroup", "ec2:security-group"}
 
 // Find returns the resources tagged for the owner.
 func (d *Deployer) Find(ctx context.Context, owner tags.Owner) ([]elbv2.Owned, error) {
-	var out []elbv2.Owned
-	p := tagging.NewGetResourcesPaginator(d.Tagging, &tagging.GetResourcesInput{
-		ResourceTypeFilters: resourceTypes,
-		TagFilters: []taggingtypes.TagFilter{
-			{Key: aws.String(tags.Cluster), Values: []string{owner.Cluster}},
-			{Key: aws.String(tags.Gateway), Values: []string{owner.GatewayKey}},
-		},
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("GetResources for %s: %w", owner.GatewayKey, err)
-		}
-		for _, r := range page.ResourceTagMappingList {
-			t := map[string]string{}
-			for _, tag := range r.Tags {
-				t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-			}
-			if owner.Owns(t) {
-				out = append(out, elbv2.Owned{ARN: aws.ToString(r.ResourceARN), Tags: t})
-			}
-		}
-	}
-	return out, nil
+	return tags.Find(ctx, d.Tagging, owner, resourceTypes...)
 }
 
 // Apply makes AWS hold exactly the stack for the owner; an empty stack deletes everything the
@@ -101,7 +69,11 @@ func (d *Deployer) Apply(ctx context.Context, owner tags.Owner, stack *model.Sta
 	elb := &elbv2.Deployer{API: d.ELBV2, Owner: owner}
 
 	if stack.Empty() {
-		return Result{}, d.teardown(ctx, sgDeployer, elb, lbs, tgs, sgs)
+		var res Result
+		for _, o := range lbs {
+			res.Deleted = append(res.Deleted, o.ARN)
+		}
+		return res, d.teardown(ctx, sgDeployer, elb, lbs, tgs, sgs)
 	}
 
 	var res Result

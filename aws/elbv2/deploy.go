@@ -18,13 +18,7 @@ import (
 )
 
 // Owned is a resource found by its ownership tags (or remembered from the last apply).
-type Owned struct {
-	ARN  string
-	Tags map[string]string
-}
-
-// ResourceID is the logical id the resource was created for.
-func (o Owned) ResourceID() string { return o.Tags[tags.Resource] }
+type Owned = tags.Tagged
 
 // NameFromARN returns the name inside a load balancer or target group ARN.
 func NameFromARN(arn string) string {
@@ -280,27 +274,56 @@ func (d *Deployer) EnsureListeners(ctx context.Context, lbARN string, want []mod
 		}
 		cur, ok := have[l.Port]
 		if !ok {
-			if _, err := d.API.CreateListener(ctx, &elbv2.CreateListenerInput{
+			created, err := d.API.CreateListener(ctx, &elbv2.CreateListenerInput{
 				LoadBalancerArn: aws.String(lbARN),
 				Port:            aws.Int32(l.Port),
 				Protocol:        elbv2types.ProtocolEnum(l.Protocol),
+				SslPolicy:       sslPolicy(l),
+				Certificates:    defaultCertificate(l),
 				DefaultActions:  []elbv2types.Action{action},
 				Tags:            elbTags(d.Owner.For("listener-"+strconv.Itoa(int(l.Port)), userTags)),
-			}); err != nil {
+			})
+			if err != nil {
 				return fmt.Errorf("CreateListener %d on %s: %w", l.Port, lbARN, err)
+			}
+			if len(created.Listeners) == 1 {
+				if err := d.ensureSNI(ctx, created.Listeners[0].ListenerArn, l, nil); err != nil {
+					return err
+				}
 			}
 			continue
 		}
-		if string(cur.Protocol) == l.Protocol && sameActions(cur.DefaultActions, action) {
-			continue
+		var certs []elbv2types.Certificate
+		if cur.Protocol == elbv2types.ProtocolEnumHttps {
+			// DescribeListeners may list SNI certificates too (emulators do); only
+			// DescribeListenerCertificates says which one is the default.
+			if certs, err = d.listenerCertificates(ctx, cur.ListenerArn); err != nil {
+				return err
+			}
 		}
-		if _, err := d.API.ModifyListener(ctx, &elbv2.ModifyListenerInput{
-			ListenerArn:    cur.ListenerArn,
-			Port:           aws.Int32(l.Port),
-			Protocol:       elbv2types.ProtocolEnum(l.Protocol),
-			DefaultActions: []elbv2types.Action{action},
-		}); err != nil {
-			return fmt.Errorf("ModifyListener %d on %s: %w", l.Port, lbARN, err)
+		if string(cur.Protocol) != l.Protocol || !sameActions(cur.DefaultActions, action) ||
+			(l.Protocol == "HTTPS" && (aws.ToString(cur.SslPolicy) != l.SSLPolicy || defaultOf(certs) != l.Certificates[0])) {
+			if _, err := d.API.ModifyListener(ctx, &elbv2.ModifyListenerInput{
+				ListenerArn:    cur.ListenerArn,
+				Port:           aws.Int32(l.Port),
+				Protocol:       elbv2types.ProtocolEnum(l.Protocol),
+				SslPolicy:      sslPolicy(l),
+				Certificates:   defaultCertificate(l),
+				DefaultActions: []elbv2types.Action{action},
+			}); err != nil {
+				return fmt.Errorf("ModifyListener %d on %s: %w", l.Port, lbARN, err)
+			}
+			if l.Protocol == "HTTPS" && len(certs) > 0 {
+				// A new default may have changed the SNI list (it does on emulators): read again.
+				if certs, err = d.listenerCertificates(ctx, cur.ListenerArn); err != nil {
+					return err
+				}
+			}
+		}
+		if l.Protocol == "HTTPS" {
+			if err := d.ensureSNI(ctx, cur.ListenerArn, l, certs); err != nil {
+				return err
+			}
 		}
 	}
 	for port, l := range have {
@@ -308,6 +331,82 @@ func (d *Deployer) EnsureListeners(ctx context.Context, lbARN string, want []mod
 			if _, err := d.API.DeleteListener(ctx, &elbv2.DeleteListenerInput{ListenerArn: l.ListenerArn}); err != nil {
 				return fmt.Errorf("DeleteListener %d on %s: %w", port, lbARN, err)
 			}
+		}
+	}
+	return nil
+}
+
+func sslPolicy(l model.Listener) *string {
+	if l.Protocol != "HTTPS" {
+		return nil
+	}
+	return aws.String(l.SSLPolicy)
+}
+
+func defaultCertificate(l model.Listener) []elbv2types.Certificate {
+	if l.Protocol != "HTTPS" || len(l.Certificates) == 0 {
+		return nil
+	}
+	return []elbv2types.Certificate{{CertificateArn: aws.String(l.Certificates[0])}}
+}
+
+func defaultOf(certs []elbv2types.Certificate) string {
+	for _, c := range certs {
+		if aws.ToBool(c.IsDefault) {
+			return aws.ToString(c.CertificateArn)
+		}
+	}
+	return ""
+}
+
+func (d *Deployer) listenerCertificates(ctx context.Context, listenerARN *string) ([]elbv2types.Certificate, error) {
+	var out []elbv2types.Certificate
+	p := elbv2.NewDescribeListenerCertificatesPaginator(d.API, &elbv2.DescribeListenerCertificatesInput{ListenerArn: listenerARN})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("DescribeListenerCertificates %s: %w", aws.ToString(listenerARN), err)
+		}
+		out = append(out, page.Certificates...)
+	}
+	return out, nil
+}
+
+// ensureSNI makes the listener's non-default certificates exactly l.Certificates[1:]; have is
+// what DescribeListenerCertificates returned (nil for a new listener).
+func (d *Deployer) ensureSNI(ctx context.Context, listenerARN *string, l model.Listener, have []elbv2types.Certificate) error {
+	if l.Protocol != "HTTPS" {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, arn := range l.Certificates[1:] {
+		want[arn] = true
+	}
+	present := map[string]bool{}
+	var add, remove []elbv2types.Certificate
+	for _, c := range have {
+		arn := aws.ToString(c.CertificateArn)
+		if aws.ToBool(c.IsDefault) {
+			continue
+		}
+		present[arn] = true
+		if !want[arn] && arn != l.Certificates[0] {
+			remove = append(remove, elbv2types.Certificate{CertificateArn: c.CertificateArn})
+		}
+	}
+	for _, arn := range l.Certificates[1:] {
+		if !present[arn] {
+			add = append(add, elbv2types.Certificate{CertificateArn: aws.String(arn)})
+		}
+	}
+	if len(add) > 0 {
+		if _, err := d.API.AddListenerCertificates(ctx, &elbv2.AddListenerCertificatesInput{ListenerArn: listenerARN, Certificates: add}); err != nil {
+			return fmt.Errorf("AddListenerCertificates %s: %w", aws.ToString(listenerARN), err)
+		}
+	}
+	if len(remove) > 0 {
+		if _, err := d.API.RemoveListenerCertificates(ctx, &elbv2.RemoveListenerCertificatesInput{ListenerArn: listenerARN, Certificates: remove}); err != nil {
+			return fmt.Errorf("RemoveListenerCertificates %s: %w", aws.ToString(listenerARN), err)
 		}
 	}
 	return nil

@@ -103,9 +103,13 @@ type LoadBalancer struct {
 
 // Listener is one ALB listener.
 type Listener struct {
-	Port          int32  `json:"port"`
-	Protocol      string `json:"protocol"`
-	DefaultAction Action `json:"defaultAction"`
+	Port     int32  `json:"port"`
+	Protocol string `json:"protocol"`
+	// SSLPolicy and Certificates are set on HTTPS listeners; the first certificate is the
+	// listener's default, the others are SNI certificates.
+	SSLPolicy     string   `json:"sslPolicy,omitempty"`
+	Certificates  []string `json:"certificates,omitempty"`
+	DefaultAction Action   `json:"defaultAction"`
 }
 
 // Action is a listener's default action: forward to a target group of this stack, or redirect.

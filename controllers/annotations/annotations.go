@@ -35,6 +35,12 @@ const (
 	HealthyThreshold       = Prefix + "healthy-threshold"
 	UnhealthyThreshold     = Prefix + "unhealthy-threshold"
 	SuccessCodes           = Prefix + "success-codes"
+	CertificateARNs        = Prefix + "certificate-arns"
+	RequestCertificate     = Prefix + "request-certificate"
+	SSLPolicy              = Prefix + "ssl-policy"
+	SSLRedirect            = Prefix + "ssl-redirect"
+	Hostnames              = Prefix + "hostnames"
+	DNS                    = Prefix + "dns"
 
 	// LoadBalancerDNS is written by the operator: the ALB's DNS name.
 	LoadBalancerDNS = Prefix + "load-balancer-dns"
@@ -64,12 +70,25 @@ type Config struct {
 	Tags                   map[string]string
 	LoadBalancerAttributes map[string]string
 	HealthCheck            health.Overrides
+	// CertificateARNs, when set, are the listener's certificates (first is the default) and
+	// turn discovery off.
+	CertificateARNs    []string
+	RequestCertificate bool
+	// SSLPolicy is empty when not annotated (the operator's default applies).
+	SSLPolicy   string
+	SSLRedirect bool
+	// Hostnames are extra DNS names beside the gateway's own hosts.
+	Hostnames []string
+	DNS       bool
 }
 
 var (
 	successCodes = regexp.MustCompile(`^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$`)
 	tagKey       = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
 	attrKey      = regexp.MustCompile(`^[a-z0-9_.]+$`)
+	acmARN       = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
+	sslPolicy    = regexp.MustCompile(`^[A-Za-z0-9-]{1,128}$`)
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
 // IsEnabled reports whether the enabled annotation says "true"; any other value disables.
@@ -130,10 +149,54 @@ func Parse(a map[string]string) (Config, field.ErrorList) {
 		}
 		c.HealthCheck.SuccessCodes = &v
 	}
+	c.CertificateARNs = p.list(CertificateARNs)
+	for _, arn := range c.CertificateARNs {
+		if !acmARN.MatchString(arn) {
+			p.invalid(CertificateARNs, arn, "must be ACM certificate ARNs (arn:aws:acm:<region>:<account>:certificate/<id>)")
+		}
+	}
+	if n := len(c.CertificateARNs); n > MaxCertificates {
+		p.invalid(CertificateARNs, strconv.Itoa(n)+" certificates", fmt.Sprintf("an ALB listener takes at most %d certificates (a default and %d SNI)", MaxCertificates, MaxCertificates-1))
+	}
+	c.RequestCertificate = p.boolean(RequestCertificate, false)
+	c.SSLRedirect = p.boolean(SSLRedirect, true)
+	c.DNS = p.boolean(DNS, true)
+	if v, ok := a[SSLPolicy]; ok {
+		if !sslPolicy.MatchString(v) {
+			p.invalid(SSLPolicy, v, "must be an ELBv2 security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06")
+		}
+		c.SSLPolicy = v
+	}
+	c.Hostnames = p.list(Hostnames)
+	for i, h := range c.Hostnames {
+		c.Hostnames[i] = strings.ToLower(strings.TrimSuffix(h, "."))
+		if msg := CheckHostname(c.Hostnames[i]); msg != "" {
+			p.invalid(Hostnames, h, msg)
+		}
+	}
 	if i, t := c.HealthCheck.IntervalSeconds, c.HealthCheck.TimeoutSeconds; i != nil && t != nil && *t >= *i {
 		p.invalid(HealthCheckTimeout, strconv.Itoa(int(*t)), "must be less than "+HealthCheckInterval)
 	}
 	return c, p.errs
+}
+
+// MaxCertificates is how many certificates one ALB listener takes: a default and 25 SNI.
+const MaxCertificates = 26
+
+// CheckHostname returns why h is not a DNS name a gateway may serve ("" when it is): lower-case
+// labels, optionally a leading "*." wildcard label.
+func CheckHostname(h string) string {
+	name := strings.TrimPrefix(h, "*.")
+	labels := strings.Split(name, ".")
+	if len(h) > 253 || len(labels) < 2 {
+		return "must be a fully qualified DNS name such as app.example.com or *.example.com"
+	}
+	for _, l := range labels {
+		if !dnsLabel.MatchString(l) {
+			return "must be a fully qualified DNS name such as app.example.com or *.example.com"
+		}
+	}
+	return ""
 }
 
 type parser struct {
@@ -217,6 +280,20 @@ func (p *parser) pairs(key string, checkKey func(string) string) map[string]stri
 		out[k] = v
 	}
 	return out
+}
+
+func (p *parser) boolean(key string, def bool) bool {
+	switch v, ok := p.a[key]; {
+	case !ok:
+		return def
+	case v == "true":
+		return true
+	case v == "false":
+		return false
+	default:
+		p.invalid(key, v, `must be "true" or "false"`)
+		return def
+	}
 }
 
 func (p *parser) int32In(key string, min, max int) *int32 {

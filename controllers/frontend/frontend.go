@@ -4,6 +4,8 @@ package frontend
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -50,7 +52,19 @@ type Server struct {
 	Port     int32
 	Protocol string // HTTP, HTTPS, HTTP2, GRPC, TCP, TLS, ...
 	Hosts    []string
+	// TLSMode is the server's TLS mode (SIMPLE, PASSTHROUGH, MUTUAL, ...), empty without TLS.
+	TLSMode string
 }
+
+// TLS modes of a gateway server. Only SIMPLE (terminate with a certificate) can be done by the
+// ALB; the others need the TLS stream or the client certificate to reach the gateway.
+const (
+	TLSSimple      = "SIMPLE"
+	TLSPassthrough = "PASSTHROUGH"
+)
+
+// Terminable reports whether the ALB can terminate this server's TLS in the gateway's place.
+func (s Server) Terminable() bool { return s.TLSMode == TLSSimple }
 
 // Node is a Kubernetes node backed by an EC2 instance.
 type Node struct {
@@ -61,6 +75,46 @@ type Node struct {
 
 // Key is "<kind>/<namespace>/<name>", the value of the istio-alb.io/gateway tag.
 func (f *Frontend) Key() string { return f.Kind + "/" + f.Namespace + "/" + f.Name }
+
+// Backend returns the Service port the ALB forwards to and the protocol to use there: the plain
+// HTTP server's port when the gateway has one, else the port of a TLS server the ALB terminates
+// (SIMPLE), re-encrypted with HTTPS.
+func (f *Frontend) Backend() (ServicePort, string, error) {
+	p, err := f.HTTPServicePort()
+	if err == nil {
+		return p, "HTTP", nil
+	}
+	for _, s := range f.Servers {
+		if s.Terminable() {
+			if sp, ok := f.servicePortFor(s.Port); ok {
+				return sp, "HTTPS", nil
+			}
+		}
+	}
+	return ServicePort{}, "", err
+}
+
+// Hosts returns the DNS names the gateway serves: every server's hosts with any "namespace/"
+// prefix removed, lower-cased, without the catch-all "*", sorted and distinct.
+func (f *Frontend) Hosts() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range f.Servers {
+		for _, h := range s.Hosts {
+			if i := strings.LastIndex(h, "/"); i >= 0 {
+				h = h[i+1:]
+			}
+			h = strings.ToLower(strings.TrimSuffix(h, "."))
+			if h == "" || h == "*" || seen[h] {
+				continue
+			}
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
 
 // HTTPServicePort returns the Service port that serves the gateway's plain-HTTP server: the
 // server on port 80 when there is one, else the first HTTP server; a Service port matches a
@@ -79,17 +133,24 @@ func (f *Frontend) HTTPServicePort() (ServicePort, error) {
 	if server == nil {
 		return ServicePort{}, fmt.Errorf("gateway has no HTTP server")
 	}
-	for _, p := range f.ServicePorts {
-		if p.Port == server.Port {
-			return p, nil
-		}
-	}
-	for _, p := range f.ServicePorts {
-		if p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == server.Port {
-			return p, nil
-		}
+	if p, ok := f.servicePortFor(server.Port); ok {
+		return p, nil
 	}
 	return ServicePort{}, fmt.Errorf("service %s has no port for the gateway's HTTP server port %d", f.Service, server.Port)
+}
+
+func (f *Frontend) servicePortFor(serverPort int32) (ServicePort, bool) {
+	for _, p := range f.ServicePorts {
+		if p.Port == serverPort {
+			return p, true
+		}
+	}
+	for _, p := range f.ServicePorts {
+		if p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == serverPort {
+			return p, true
+		}
+	}
+	return ServicePort{}, false
 }
 
 func isPlainHTTP(protocol string) bool {

@@ -165,15 +165,40 @@ func tagSpec(t ec2types.ResourceType, kv ...string) []ec2types.TagSpecification 
 	return []ec2types.TagSpecification{{ResourceType: t, Tags: ts}}
 }
 
+// ImportCertificate imports a self-signed certificate for names that expires after validFor
+// (negative: already expired) and returns its ARN.
+func ImportCertificate(ctx context.Context, cfg aws.Config, validFor time.Duration, names ...string) (string, error) {
+	certPEM, keyPEM, err := selfSignedUntil(time.Now().Add(validFor), names...)
+	if err != nil {
+		return "", err
+	}
+	out, err := acm.NewFromConfig(cfg).ImportCertificate(ctx, &acm.ImportCertificateInput{Certificate: certPEM, PrivateKey: keyPEM})
+	if err != nil {
+		return "", fmt.Errorf("ImportCertificate %v: %w", names, err)
+	}
+	return aws.ToString(out.CertificateArn), nil
+}
+
 // selfSigned makes a certificate for the given names, valid for a year, to import into ACM.
 func selfSigned(names ...string) (certPEM, keyPEM []byte, err error) {
+	return selfSignedUntil(time.Now().Add(365*24*time.Hour), names...)
+}
+
+func notBefore(notAfter time.Time) time.Time {
+	if hourAgo := time.Now().Add(-time.Hour); hourAgo.Before(notAfter) {
+		return hourAgo
+	}
+	return notAfter.Add(-time.Hour)
+}
+
+func selfSignedUntil(notAfter time.Time, names ...string) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		NotBefore: notBefore(notAfter), NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

@@ -87,6 +87,8 @@ type scenario struct {
 	elb     *elbv2.Client
 	tagging *tagging.Client
 	stopMgr func()
+	opts    scenarioOptions
+	awsCfg  aws.Config
 }
 
 type scenarioOptions struct {
@@ -94,6 +96,7 @@ type scenarioOptions struct {
 	initialNodes int // Node objects created at start (default: all)
 	noManager    bool
 	syncPeriod   time.Duration // default 10m, i.e. no drift check during a scenario
+	certTTL      time.Duration // ACM catalog TTL, default 5m
 }
 
 func newScenario(t testing.TB, o scenarioOptions) *scenario {
@@ -122,6 +125,7 @@ func newScenario(t testing.TB, o scenarioOptions) *scenario {
 	cfg, err := rig.AWSConfig(ctx)
 	must(t, err)
 	s.ec2, s.elb, s.tagging = ec2.NewFromConfig(cfg), elbv2.NewFromConfig(cfg), tagging.NewFromConfig(cfg)
+	s.awsCfg = cfg
 	must(t, seed.Reset(ctx, rig.Endpoint()))
 	s.env, err = seed.Seed(ctx, cfg, seed.Options{ClusterName: clusterName, Nodes: o.nodes})
 	must(t, err)
@@ -136,6 +140,7 @@ func newScenario(t testing.TB, o scenarioOptions) *scenario {
 	if o.syncPeriod == 0 {
 		o.syncPeriod = 10 * time.Minute
 	}
+	s.opts = o
 	if !o.noManager {
 		s.startManager(o.syncPeriod)
 	}
@@ -143,12 +148,16 @@ func newScenario(t testing.TB, o scenarioOptions) *scenario {
 }
 
 func (s *scenario) startManager(syncPeriod time.Duration) {
+	s.startManagerWith(controllers.Options{SyncPeriod: syncPeriod, CertificateCacheTTL: s.opts.certTTL})
+}
+
+// startManagerWith runs the operator with o, completed with the scenario's cluster and endpoint.
+func (s *scenario) startManagerWith(o controllers.Options) {
 	mctx, stop := context.WithCancel(context.Background())
-	mgr, err := controllers.NewManager(mctx, restConfig, controllers.Options{
-		ClusterName: clusterName, AWSRegion: "us-east-1", AWSEndpointURL: rig.Endpoint(),
-		MetricsBindAddress: "0", HealthProbeBindAddress: "0", SyncPeriod: syncPeriod,
-		SkipNameValidation: true, AWSCalls: s.calls,
-	})
+	o.ClusterName, o.AWSRegion, o.AWSEndpointURL = clusterName, "us-east-1", rig.Endpoint()
+	o.MetricsBindAddress, o.HealthProbeBindAddress = "0", "0"
+	o.SkipNameValidation, o.AWSCalls = true, s.calls
+	mgr, err := controllers.NewManager(mctx, restConfig, o)
 	must(s.t, err)
 	done := make(chan struct{})
 	go func() {
@@ -281,6 +290,34 @@ func (s *scenario) waitServiceType(svc *corev1.Service, want corev1.ServiceType)
 	}))
 }
 
+// eventsWith waits until the Events of the named object with the reason mention every one of
+// the strings, and returns their messages.
+func (s *scenario) eventsWith(namespace, name, reason string, mentions ...string) []string {
+	s.t.Helper()
+	var msgs []string
+	err := rig.Eventually(30*time.Second, 100*time.Millisecond, func() error {
+		var list corev1.EventList
+		if err := s.k8s.List(s.ctx, &list, client.InNamespace(namespace)); err != nil {
+			return err
+		}
+		msgs = nil
+		for _, e := range list.Items {
+			if e.InvolvedObject.Name == name && e.Reason == reason {
+				msgs = append(msgs, e.Message)
+			}
+		}
+		all := strings.Join(msgs, "\n")
+		for _, m := range mentions {
+			if !strings.Contains(all, m) {
+				return fmt.Errorf("no %s event on %s/%s mentions %q; events: %s", reason, namespace, name, m, s.eventSummary(name))
+			}
+		}
+		return nil
+	})
+	must(s.t, err)
+	return msgs
+}
+
 // event waits for an Event on the named object with the reason and returns its message.
 func (s *scenario) event(namespace, name, reason string) string {
 	s.t.Helper()
@@ -328,6 +365,41 @@ func (s *scenario) loadBalancer(gatewayKey string) (elbv2types.LoadBalancer, []e
 	tgs, err := s.elb.DescribeTargetGroups(s.ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{aws.ToString(by["tg"][0].ResourceARN)}})
 	must(s.t, err)
 	return lbs.LoadBalancers[0], ls.Listeners, tgs.TargetGroups[0]
+}
+
+// listener returns the listener on port, or fails the test.
+func (s *scenario) listener(listeners []elbv2types.Listener, port int32) elbv2types.Listener {
+	s.t.Helper()
+	for _, l := range listeners {
+		if aws.ToInt32(l.Port) == port {
+			return l
+		}
+	}
+	s.t.Fatalf("no listener on port %d among %d", port, len(listeners))
+	return elbv2types.Listener{}
+}
+
+// forwards reports whether the listener's only default action forwards to the target group.
+func forwards(l elbv2types.Listener, tgARN *string) bool {
+	return len(l.DefaultActions) == 1 && l.DefaultActions[0].Type == elbv2types.ActionTypeEnumForward &&
+		aws.ToString(l.DefaultActions[0].TargetGroupArn) == aws.ToString(tgARN)
+}
+
+// listenerCertificates returns the listener's default certificate and its SNI certificates (sorted).
+func (s *scenario) listenerCertificates(l elbv2types.Listener) (string, []string) {
+	s.t.Helper()
+	out, err := s.elb.DescribeListenerCertificates(s.ctx, &elbv2.DescribeListenerCertificatesInput{ListenerArn: l.ListenerArn})
+	must(s.t, err)
+	def, sni := "", []string{}
+	for _, c := range out.Certificates {
+		if aws.ToBool(c.IsDefault) {
+			def = aws.ToString(c.CertificateArn)
+		} else {
+			sni = append(sni, aws.ToString(c.CertificateArn))
+		}
+	}
+	sort.Strings(sni)
+	return def, sni
 }
 
 // targets returns the registered "id:port" targets of a target group, sorted.

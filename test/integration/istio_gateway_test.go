@@ -35,6 +35,19 @@ func nodePort(svc *corev1.Service, name string) int32 {
 	return 0
 }
 
+// assertRedirect checks that an HTTP:80 listener answers 301 to HTTPS:443 keeping host, path and query.
+func assertRedirect(t *testing.T, l elbv2types.Listener) {
+	t.Helper()
+	if l.Protocol != elbv2types.ProtocolEnumHttp || len(l.DefaultActions) != 1 || l.DefaultActions[0].Type != elbv2types.ActionTypeEnumRedirect {
+		t.Fatalf("HTTP listener: protocol %s actions %+v, want one redirect", l.Protocol, l.DefaultActions)
+	}
+	r := l.DefaultActions[0].RedirectConfig
+	if r == nil || aws.ToString(r.Protocol) != "HTTPS" || aws.ToString(r.Port) != "443" || r.StatusCode != elbv2types.RedirectActionStatusCodeEnumHttp301 ||
+		aws.ToString(r.Host) != "#{host}" || aws.ToString(r.Path) != "/#{path}" || aws.ToString(r.Query) != "#{query}" {
+		t.Fatalf("redirect %+v, want HTTPS:443 HTTP_301 keeping #{host}, /#{path} and #{query}", r)
+	}
+}
+
 func TestTheArticlesGatewayGetsANodePortServiceAndAnALBHealthCheckedOnTheStatusPort(t *testing.T) {
 	s := newScenario(t, scenarioOptions{})
 	created := s.article("/healthz/ready")
@@ -79,12 +92,19 @@ func TestTheArticlesGatewayGetsANodePortServiceAndAnALBHealthCheckedOnTheStatusP
 		t.Fatalf("ALB subnets %v, want the public (role/elb) subnets %v", subnets, want)
 	}
 
-	// The listener: HTTP 80 forwarding to the target group.
-	if len(listeners) != 1 || aws.ToInt32(listeners[0].Port) != 80 || listeners[0].Protocol != elbv2types.ProtocolEnumHttp ||
-		len(listeners[0].DefaultActions) != 1 || listeners[0].DefaultActions[0].Type != elbv2types.ActionTypeEnumForward ||
-		aws.ToString(listeners[0].DefaultActions[0].TargetGroupArn) != aws.ToString(tg.TargetGroupArn) {
-		t.Fatalf("want one HTTP:80 listener forwarding to the target group, have %+v", listeners)
+	// The listeners: HTTPS 443 with the imported *.example.com certificate and the default
+	// policy, forwarding to the target group; HTTP 80 answering the exact 301 to HTTPS.
+	if len(listeners) != 2 {
+		t.Fatalf("want the HTTP:80 and HTTPS:443 listeners, have %d", len(listeners))
 	}
+	https := s.listener(listeners, 443)
+	if https.Protocol != elbv2types.ProtocolEnumHttps || !forwards(https, tg.TargetGroupArn) || aws.ToString(https.SslPolicy) != "ELBSecurityPolicy-TLS13-1-2-2021-06" {
+		t.Fatalf("HTTPS listener: protocol %s policy %s actions %+v", https.Protocol, aws.ToString(https.SslPolicy), https.DefaultActions)
+	}
+	if def, sni := s.listenerCertificates(https); def != s.env.CertificateARN || len(sni) != 0 {
+		t.Fatalf("HTTPS certificates: default %s SNI %v, want only %s", def, sni, s.env.CertificateARN)
+	}
+	assertRedirect(t, s.listener(listeners, 80))
 
 	// The target group: the http2 nodePort, health check on the status port's nodePort.
 	if aws.ToInt32(tg.Port) != httpNP || tg.Protocol != elbv2types.ProtocolEnumHttp || tg.TargetType != elbv2types.TargetTypeEnumInstance ||

@@ -49,8 +49,8 @@ func TestANodePortChangeMovesTheTargetGroupAndTheHealthCheck(t *testing.T) {
 		if aws.ToInt32(tg.Port) != newHTTP || aws.ToString(tg.HealthCheckPort) != strconv.Itoa(int(newStatus)) {
 			return fmt.Errorf("target group port %d health port %s, want %d and %d", aws.ToInt32(tg.Port), aws.ToString(tg.HealthCheckPort), newHTTP, newStatus)
 		}
-		if aws.ToString(listeners[0].DefaultActions[0].TargetGroupArn) != aws.ToString(tg.TargetGroupArn) {
-			return fmt.Errorf("listener still forwards to %s", aws.ToString(listeners[0].DefaultActions[0].TargetGroupArn))
+		if l := s.listener(listeners, 443); !forwards(l, tg.TargetGroupArn) {
+			return fmt.Errorf("listener still forwards to %s", aws.ToString(l.DefaultActions[0].TargetGroupArn))
 		}
 		for _, target := range s.targets(tg.TargetGroupArn) {
 			if !strings.HasSuffix(target, ":"+strconv.Itoa(int(newHTTP))) {
@@ -278,7 +278,7 @@ func TestAChangeOfSchemeReplacesTheALBAndDeletesTheOldOne(t *testing.T) {
 		if lb.Scheme != "internal" || aws.ToString(lb.LoadBalancerArn) == aws.ToString(old.LoadBalancerArn) {
 			return fmt.Errorf("scheme %s", lb.Scheme)
 		}
-		if len(listeners) != 1 || aws.ToString(listeners[0].DefaultActions[0].TargetGroupArn) != aws.ToString(tg.TargetGroupArn) {
+		if len(listeners) != 2 || !forwards(s.listener(listeners, 443), tg.TargetGroupArn) {
 			return fmt.Errorf("the new ALB's listener is not forwarding to the target group")
 		}
 		return nil

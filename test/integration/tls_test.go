@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
-	"github.com/aws/aws-sdk-go-v2/service/route53"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -165,7 +165,9 @@ func TestSSLRedirectOffForwardsHTTPAndAnUnknownPolicyIsReported(t *testing.T) {
 		t.Fatalf("event %q does not name the annotation and the policy", msg)
 	}
 
-	s.updateGateway("gw", func(gw *istionet.Gateway) { gw.Annotations["istio-alb.io/ssl-policy"] = "ELBSecurityPolicy-TLS-1-2-2017-01" })
+	s.updateGateway("gw", func(gw *istionet.Gateway) {
+		gw.Annotations["istio-alb.io/ssl-policy"] = "ELBSecurityPolicy-TLS-1-2-2017-01"
+	})
 	must(t, rig.Eventually(waitAWS, 100*time.Millisecond, func() error {
 		if https, _, _, _, _ := s.https("gw"); aws.ToString(https.SslPolicy) != "ELBSecurityPolicy-TLS-1-2-2017-01" {
 			return fmt.Errorf("policy %s", aws.ToString(https.SslPolicy))

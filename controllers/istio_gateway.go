@@ -84,6 +84,11 @@ func (r *IstioGatewayReconciler) Resolve(ctx context.Context, obj client.Object)
 		}
 		fe.Servers = append(fe.Servers, server)
 	}
+	var vss istionet.VirtualServiceList
+	if err := r.Client.List(ctx, &vss); err != nil {
+		return nil, nil, fmt.Errorf("listing virtualservices: %w", err)
+	}
+	fe.RouteHosts = routeHosts(gw, vss.Items)
 	if fe.Probe, err = r.probe(ctx, svc.Namespace, selector); err != nil {
 		return nil, nil, err
 	}
@@ -213,6 +218,12 @@ func (r *IstioGatewayReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				return containsLabels(d.Spec.Template.Labels, gw.Spec.GetSelector())
 			})
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Old and new objects are both mapped on update, so unbinding a VirtualService reaches
+		// the Gateway it left.
+		Watches(&istionet.VirtualService{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			vs := o.(*istionet.VirtualService)
+			return r.gatewaysWhere(ctx, func(gw *istionet.Gateway) bool { return bindsTo(vs, gw) })
+		})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 			return r.gatewaysWhere(ctx, func(*istionet.Gateway) bool { return true })
 		}), builder.WithPredicates(nodeTargetChanged)).

@@ -64,7 +64,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
 	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", elbv2.DefaultSSLPolicy, "ALB SSL policy when a Gateway sets none")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often unchanged gateways are checked for drift in AWS")
-	fs.DurationVar(&o.CertificateCacheTTL, "certificate-cache-ttl", 5*time.Minute, "how long the list of ACM certificates and hosted zones is reused before it is read again")
+	fs.DurationVar(&o.CertificateCacheTTL, "certificate-cache-ttl", 5*time.Minute, "how long the lists of ACM certificates and Route53 hosted zones are reused before they are read again")
 }
 
 // Complete validates the options and fills defaults.
@@ -132,6 +132,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 			return nil, err
 		}
 	}
+	zones := &dns.Zones{API: aws.Route53, TTL: o.CertificateCacheTTL}
 	pipeline := &Pipeline{
 		Client:     mgr.GetClient(),
 		Events:     mgr.GetEventRecorder("istio-alb-operator"),
@@ -142,10 +143,12 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 			Policies:         &elbv2.SSLPolicies{API: aws.ELBV2},
 			ACM:              aws.ACM,
 			Tagging:          aws.Tagging,
-			Zones:            &dns.Zones{API: aws.Route53, TTL: o.CertificateCacheTTL},
+			Zones:            zones,
 			DefaultSSLPolicy: o.DefaultSSLPolicy,
 		},
+		DNS:         &dns.Syncer{Zones: zones, OwnerID: o.DNSOwnerID},
 		ClusterName: o.ClusterName,
+		Region:      aws.Config.Region,
 		SyncPeriod:  o.SyncPeriod,
 	}
 	istio := &IstioGatewayReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace}

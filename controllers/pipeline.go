@@ -21,6 +21,7 @@ import (
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
@@ -48,6 +49,8 @@ const (
 	ReasonAWSError           = "AWSError"
 	ReasonCleanupWaiting     = "CleanupWaiting"
 	ReasonCleanedUp          = "CleanedUp"
+	ReasonDNSRecordsSynced   = "DNSRecordsSynced"
+	ReasonDNSConflict        = "DNSConflict"
 )
 
 // UserError is a problem the user must fix; it becomes a Warning Event and no retry (the watches
@@ -83,7 +86,10 @@ type Pipeline struct {
 	Deployer    *deploy.Deployer
 	Discoverer  *ec2.Discoverer
 	TLS         *TLS
+	DNS         *dns.Syncer
 	ClusterName string
+	// Region is the AWS region (private hosted zones are associated with a VPC of a region).
+	Region string
 	// SyncPeriod is how often an unchanged gateway's AWS resources are read back and repaired.
 	SyncPeriod time.Duration
 
@@ -98,6 +104,8 @@ type appliedState struct {
 	at    time.Time
 	owned []elbv2.Owned
 	dns   string
+	// records is the last Route53 sync, nil when unknown (after a restart) or DNS is off.
+	records *dns.Outcome
 }
 
 func (p *Pipeline) state(key string) appliedState {
@@ -165,7 +173,22 @@ func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) 
 			"ALB %s programmed (listeners %s, %d targets)", res.LoadBalancer.DNSName, listenerPorts(stack), countTargets(stack))
 	}
 	p.report(gw, tls.notes)
-	p.remember(owner.GatewayKey, &appliedState{hash: hash, at: time.Now(), owned: res.Owned, dns: res.LoadBalancer.DNSName})
+	applied := &appliedState{hash: hash, at: time.Now(), owned: res.Owned, dns: res.LoadBalancer.DNSName}
+	// Remember the AWS side at once: a DNS failure retries DNS, not the whole stack's writes.
+	p.remember(owner.GatewayKey, &appliedState{at: applied.at, owned: res.Owned, dns: applied.dns, records: st.records})
+	if stack.DNS != nil {
+		out, err := p.DNS.Sync(ctx, dns.Desired{
+			Resource: dns.ResourcePrefix + owner.GatewayKey, Names: stack.DNS.Names, Private: stack.DNS.Private,
+			VPCID: stack.DNS.VPCID, Region: p.Region, DualStack: stack.DNS.DualStack,
+			Target: res.LoadBalancer.DNSName, TargetZoneID: res.LoadBalancer.CanonicalHostedZoneID,
+		}, st.records)
+		if err != nil {
+			return p.fail(ctx, gw, err)
+		}
+		applied.records = &out
+		p.reportDNS(gw, out, st.records)
+	}
+	p.remember(owner.GatewayKey, applied)
 	if err := p.publish(ctx, gw, res.LoadBalancer.DNSName); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -177,6 +200,22 @@ func retryAfter(sync, pending time.Duration) time.Duration {
 		return pending
 	}
 	return sync
+}
+
+// reportDNS tells the user what changed in Route53 and which names the gateway may not have.
+func (p *Pipeline) reportDNS(gw client.Object, out dns.Outcome, before *dns.Outcome) {
+	var notes []note
+	if out.Changes > 0 || before == nil || !slices.Equal(before.Names, out.Names) {
+		notes = append(notes, note{corev1.EventTypeNormal, ReasonDNSRecordsSynced, fmt.Sprintf(
+			"Route53 alias records for %s point at the ALB", strings.Join(out.Names, ", "))})
+	}
+	for _, c := range out.Conflicts {
+		notes = append(notes, note{corev1.EventTypeWarning, ReasonDNSConflict, fmt.Sprintf("host %s left alone: %s", c.Name, c.Reason)})
+	}
+	if len(out.Names) == 0 && len(out.Conflicts) == 0 && out.Changes == 0 {
+		return
+	}
+	p.report(gw, notes)
 }
 
 // report emits the notes of a reconcile that applied something, one Event per reason: the
@@ -257,6 +296,14 @@ func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Own
 // removes the published DNS name and releases the finalizer.
 func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Owner, r Resolver) (ctrl.Result, error) {
 	st := p.state(owner.GatewayKey)
+	// Records first: nothing points at an ALB that no longer exists.
+	if annotations.DNSEnabled(gw.GetAnnotations()) {
+		if _, err := p.DNS.Sync(ctx, dns.Desired{Resource: dns.ResourcePrefix + owner.GatewayKey}, st.records); err != nil {
+			p.Events.Eventf(gw, nil, corev1.EventTypeWarning, ReasonAWSError, "Delete", "%v", err)
+			return ctrl.Result{}, err
+		}
+		p.remember(owner.GatewayKey, &appliedState{owned: st.owned, records: &dns.Outcome{}})
+	}
 	res, err := p.Deployer.Apply(ctx, owner, &model.Stack{}, st.owned)
 	if err != nil {
 		if errors.Is(err, deploy.ErrNotYet) {

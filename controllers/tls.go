@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/acm"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
@@ -64,13 +65,6 @@ type tlsPlan struct {
 	retryAfter time.Duration
 }
 
-// Hosts are the names a gateway serves: its servers' hosts and the hostnames annotation.
-func Hosts(fe *frontend.Frontend, cfg annotations.Config) []string {
-	out := append(fe.Hosts(), cfg.Hostnames...)
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 func (t *TLS) plan(ctx context.Context, owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config) (tlsPlan, error) {
 	var p tlsPlan
 	for _, s := range fe.Servers {
@@ -108,7 +102,7 @@ func (t *TLS) plan(ctx context.Context, owner tags.Owner, fe *frontend.Frontend,
 		return p, nil
 	}
 
-	hosts := Hosts(fe, cfg)
+	hosts := build.Hosts(fe, cfg)
 	issued, err := t.Catalog.Issued(ctx)
 	if err != nil {
 		return p, err

@@ -4,6 +4,7 @@ package build
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -24,6 +25,14 @@ type Environment struct {
 	Certificates []string
 	// SSLPolicy is the HTTPS listener's security policy.
 	SSLPolicy string
+}
+
+// Hosts are the names a gateway serves: its servers' hosts, the hosts of the routes bound to it
+// and the hostnames annotation; sorted and distinct.
+func Hosts(fe *frontend.Frontend, cfg annotations.Config) []string {
+	out := append(fe.Hosts(), cfg.Hostnames...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Build returns the desired stack of one gateway.
@@ -93,6 +102,12 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 		IPAddressType: cfg.IPAddressType,
 		Subnets:       subnets,
 		Attributes:    cfg.LoadBalancerAttributes,
+	}
+	if cfg.DNS {
+		stack.DNS = &model.DNS{
+			Names: Hosts(fe, cfg), Private: cfg.Scheme == annotations.SchemeInternal, VPCID: env.VPCID,
+			DualStack: cfg.IPAddressType == annotations.IPAddressTypeDual,
+		}
 	}
 	forward := model.Action{ForwardTo: tg.ResourceID}
 	if len(env.Certificates) == 0 {

@@ -20,6 +20,8 @@ import (
 type API interface {
 	ListHostedZones(context.Context, *route53.ListHostedZonesInput, ...func(*route53.Options)) (*route53.ListHostedZonesOutput, error)
 	ChangeResourceRecordSets(context.Context, *route53.ChangeResourceRecordSetsInput, ...func(*route53.Options)) (*route53.ChangeResourceRecordSetsOutput, error)
+	ListResourceRecordSets(context.Context, *route53.ListResourceRecordSetsInput, ...func(*route53.Options)) (*route53.ListResourceRecordSetsOutput, error)
+	ListHostedZonesByVPC(context.Context, *route53.ListHostedZonesByVPCInput, ...func(*route53.Options)) (*route53.ListHostedZonesByVPCOutput, error)
 }
 
 var _ API = (*route53.Client)(nil)
@@ -40,6 +42,44 @@ type Zones struct {
 	mu       sync.Mutex
 	listedAt time.Time
 	zones    []Zone
+	byVPC    map[string]vpcZones
+}
+
+type vpcZones struct {
+	ids []string
+	at  time.Time
+}
+
+// PrivateTo returns the ids of the private zones associated with the VPC (cached for TTL).
+func (z *Zones) PrivateTo(ctx context.Context, vpcID, region string) ([]string, error) {
+	z.mu.Lock()
+	v, ok := z.byVPC[vpcID]
+	z.mu.Unlock()
+	if ok && time.Since(v.at) < z.TTL {
+		return v.ids, nil
+	}
+	var ids []string
+	in := &route53.ListHostedZonesByVPCInput{VPCId: aws.String(vpcID), VPCRegion: r53types.VPCRegion(region)}
+	for {
+		out, err := z.API.ListHostedZonesByVPC(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("ListHostedZonesByVPC %s: %w", vpcID, err)
+		}
+		for _, s := range out.HostedZoneSummaries {
+			ids = append(ids, strings.TrimPrefix(aws.ToString(s.HostedZoneId), "/hostedzone/"))
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.byVPC == nil {
+		z.byVPC = map[string]vpcZones{}
+	}
+	z.byVPC[vpcID] = vpcZones{ids: ids, at: time.Now()}
+	return ids, nil
 }
 
 // List returns the hosted zones.
@@ -88,6 +128,8 @@ func ZoneFor(zones []Zone, name string, private bool) (Zone, bool) {
 	return best, found
 }
 
+const changeComment = "istio-alb-operator"
+
 // Record is a plain resource record (name, type, one value).
 type Record struct {
 	Name  string
@@ -120,7 +162,7 @@ func (z *Zones) Upsert(ctx context.Context, records []Record, ttl int64) (unowne
 	for _, id := range slices.Sorted(maps.Keys(byZone)) {
 		if _, err := z.API.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
 			HostedZoneId: aws.String(id),
-			ChangeBatch:  &r53types.ChangeBatch{Comment: aws.String("istio-alb-operator"), Changes: byZone[id]},
+			ChangeBatch:  &r53types.ChangeBatch{Comment: aws.String(changeComment), Changes: byZone[id]},
 		}); err != nil {
 			return unowned, fmt.Errorf("ChangeResourceRecordSets %s: %w", id, err)
 		}

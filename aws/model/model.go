@@ -26,6 +26,17 @@ type Stack struct {
 	TargetGroups []TargetGroup `json:"targetGroups,omitempty"`
 	LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty"`
 	Listeners    []Listener    `json:"listeners,omitempty"`
+	// DNS is the Route53 records wanted for the ALB; nil leaves Route53 alone.
+	DNS *DNS `json:"dns,omitempty"`
+}
+
+// DNS asks for alias records to the ALB for each name.
+type DNS struct {
+	Names []string `json:"names"` // sorted, distinct; a wildcard name is a wildcard record
+	// Private puts the records in the private zones associated with VPCID, else public zones.
+	Private   bool   `json:"private"`
+	VPCID     string `json:"vpcId"`
+	DualStack bool   `json:"dualStack"`
 }
 
 // Empty reports whether the stack asks for nothing, i.e. a teardown.

@@ -91,6 +91,9 @@ var (
 	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
+// DNSEnabled reports whether Route53 is managed for the Gateway (the dns annotation is not "false").
+func DNSEnabled(a map[string]string) bool { return a[DNS] != "false" }
+
 // IsEnabled reports whether the enabled annotation says "true"; any other value disables.
 func IsEnabled(a map[string]string) bool { return a[Enabled] == "true" }
 

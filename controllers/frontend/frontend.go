@@ -4,6 +4,7 @@ package frontend
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -28,6 +29,9 @@ type Frontend struct {
 	// Probe is the readiness probe of the gateway pods, nil when none was found.
 	Probe   *Probe
 	Servers []Server
+	// RouteHosts are the hosts of the routes bound to the gateway (VirtualServices, HTTPRoutes)
+	// that its servers accept.
+	RouteHosts []string
 	// Nodes are the Ready, schedulable nodes with an EC2 instance id, sorted by instance id.
 	Nodes []Node
 }
@@ -95,22 +99,24 @@ func (f *Frontend) Backend() (ServicePort, string, error) {
 }
 
 // Hosts returns the DNS names the gateway serves: every server's hosts with any "namespace/"
-// prefix removed, lower-cased, without the catch-all "*", sorted and distinct.
+// prefix removed and its route hosts, lower-cased, without the catch-all "*", sorted and distinct.
 func (f *Frontend) Hosts() []string {
 	seen := map[string]bool{}
 	var out []string
+	all := slices.Clone(f.RouteHosts)
 	for _, s := range f.Servers {
-		for _, h := range s.Hosts {
-			if i := strings.LastIndex(h, "/"); i >= 0 {
-				h = h[i+1:]
-			}
-			h = strings.ToLower(strings.TrimSuffix(h, "."))
-			if h == "" || h == "*" || seen[h] {
-				continue
-			}
-			seen[h] = true
-			out = append(out, h)
+		all = append(all, s.Hosts...)
+	}
+	for _, h := range all {
+		if i := strings.LastIndex(h, "/"); i >= 0 {
+			h = h[i+1:]
 		}
+		h = strings.ToLower(strings.TrimSuffix(h, "."))
+		if h == "" || h == "*" || seen[h] {
+			continue
+		}
+		seen[h] = true
+		out = append(out, h)
 	}
 	sort.Strings(out)
 	return out

@@ -1,6 +1,7 @@
 // Package seed creates, on the AWS endpoint, what a real EKS account already has before the
 // operator runs: a VPC, subnets in two zones tagged for load balancers and the cluster, a node
-// security group, EC2 instances for the nodes, a public hosted zone and an issued certificate.
+// security group, EC2 instances for the nodes, a public hosted zone and a private one of the
+// same domain for the VPC, and an issued certificate.
 package seed
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 )
 
 // Options shape the seeded account.
@@ -41,6 +43,8 @@ type Environment struct {
 	NodeSecurityGroupID string
 	Instances           []Instance
 	HostedZoneID        string
+	// PrivateHostedZoneID is a private zone of the same domain associated with the VPC.
+	PrivateHostedZoneID string
 	CertificateARN      string
 }
 
@@ -135,6 +139,15 @@ func Seed(ctx context.Context, cfg aws.Config, o Options) (*Environment, error) 
 		return nil, fmt.Errorf("CreateHostedZone: %w", err)
 	}
 	env.HostedZoneID = strings.TrimPrefix(aws.ToString(zone.HostedZone.Id), "/hostedzone/")
+	private, err := route53.NewFromConfig(cfg).CreateHostedZone(ctx, &route53.CreateHostedZoneInput{
+		Name: aws.String(o.Domain), CallerReference: aws.String(fmt.Sprintf("seed-private-%d", time.Now().UnixNano())),
+		HostedZoneConfig: &r53types.HostedZoneConfig{PrivateZone: true, Comment: aws.String("split-horizon zone of the cluster VPC")},
+		VPC:              &r53types.VPC{VPCId: aws.String(env.VPCID), VPCRegion: r53types.VPCRegion(cfg.Region)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("CreateHostedZone (private): %w", err)
+	}
+	env.PrivateHostedZoneID = strings.TrimPrefix(aws.ToString(private.HostedZone.Id), "/hostedzone/")
 
 	certPEM, keyPEM, err := selfSigned("*."+o.Domain, o.Domain)
 	if err != nil {

@@ -1,0 +1,246 @@
+package dns
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/external-dns/endpoint"
+	"sigs.k8s.io/external-dns/pkg/apis/externaldns"
+	"sigs.k8s.io/external-dns/plan"
+	"sigs.k8s.io/external-dns/registry/txt"
+)
+
+// Desired is what one gateway wants in Route53.
+type Desired struct {
+	// Resource names the gateway in the TXT registry ("istio-alb/<kind>/<namespace>/<name>").
+	Resource string
+	// Names are the host names to point at the ALB (a wildcard host is a wildcard record).
+	Names []string
+	// Private selects the private zones associated with VPCID (internal ALBs), else public zones.
+	Private   bool
+	VPCID     string
+	Region    string
+	DualStack bool
+	// Target is the ALB's DNS name and TargetZoneID its canonical hosted zone; empty Target
+	// means "remove every record of the gateway".
+	Target       string
+	TargetZoneID string
+}
+
+// Conflict is a name the gateway wants but may not have.
+type Conflict struct {
+	Name   string
+	Reason string
+}
+
+// Outcome is what a sync did.
+type Outcome struct {
+	// Names are the names the gateway owns after the sync, sorted.
+	Names     []string
+	Conflicts []Conflict
+	// Changes is the number of ChangeResourceRecordSets calls made.
+	Changes int
+	// Private tells which zones the names live in.
+	Private bool
+}
+
+// Syncer keeps the gateways' records with external-dns's plan and TXT registry: a record is
+// ours only when its TXT ownership record names our owner id and the gateway; records of other
+// owners (another cluster, an external-dns, a hand-made record) are never touched.
+type Syncer struct {
+	Zones   *Zones
+	OwnerID string
+}
+
+// Sync makes the records of one gateway what d asks. previous is the outcome of the last sync
+// of the gateway (nil after a restart: every zone is read once to find what it owns).
+func (s *Syncer) Sync(ctx context.Context, d Desired, previous *Outcome) (Outcome, error) {
+	all, err := s.Zones.List(ctx)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if d.Target == "" {
+		// Teardown: the zones holding what the gateway had, every zone when that is unknown.
+		zones := all
+		if previous != nil {
+			zones = zonesFor(all, previous.Names)
+		}
+		_, n, _, err := s.syncZones(ctx, zones, nil, d)
+		return Outcome{Changes: n}, err
+	}
+	visible, err := s.visible(ctx, all, d.Private, d.VPCID, d.Region)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Private: d.Private}
+	var wanted []string
+	for _, n := range d.Names {
+		if _, ok := zoneOf(visible, n); ok {
+			wanted = append(wanted, n)
+		} else {
+			kind := "public"
+			if d.Private {
+				kind = "private (associated with " + d.VPCID + ")"
+			}
+			out.Conflicts = append(out.Conflicts, Conflict{n, "no " + kind + " hosted zone owns it"})
+		}
+	}
+	// Read the zones that own a wanted name or a name the gateway had.
+	read := zonesFor(visible, wanted)
+	if previous == nil || previous.Private == d.Private {
+		var had []string
+		if previous != nil {
+			had = previous.Names
+		}
+		read = merge(read, zonesFor(visible, had))
+		if previous == nil {
+			read = visible
+		}
+	}
+	got, changes, conflicts, err := s.syncZones(ctx, read, wanted, d)
+	if err != nil {
+		return out, err
+	}
+	out.Names, out.Changes, out.Conflicts = got, changes, append(out.Conflicts, conflicts...)
+	// Names left in the zones of the other visibility (the scheme changed, or unknown after a
+	// restart) are removed.
+	if previous == nil || previous.Private != d.Private {
+		other, err := s.visible(ctx, all, !d.Private, d.VPCID, d.Region)
+		if err != nil {
+			return out, err
+		}
+		if previous != nil {
+			other = zonesFor(other, previous.Names)
+		}
+		if len(other) > 0 {
+			_, n, _, err := s.syncZones(ctx, other, nil, d)
+			out.Changes += n
+			if err != nil {
+				return out, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Syncer) visible(ctx context.Context, all []Zone, private bool, vpcID, region string) ([]Zone, error) {
+	var ids []string
+	if private {
+		var err error
+		if ids, err = s.Zones.PrivateTo(ctx, vpcID, region); err != nil {
+			return nil, err
+		}
+	}
+	var out []Zone
+	for _, z := range all {
+		if z.Private == private && (!private || slices.Contains(ids, z.ID)) {
+			out = append(out, z)
+		}
+	}
+	return out, nil
+}
+
+// syncZones plans and applies the gateway's records in zones.
+func (s *Syncer) syncZones(ctx context.Context, zones []Zone, wanted []string, d Desired) ([]string, int, []Conflict, error) {
+	if len(zones) == 0 {
+		return nil, 0, nil, nil
+	}
+	prov := &route53Provider{api: s.Zones.API, zones: zones, aliasZoneID: d.TargetZoneID}
+	reg, err := txt.New(&externaldns.Config{
+		TXTOwnerID:            s.OwnerID,
+		ManagedDNSRecordTypes: []string{endpoint.RecordTypeA, endpoint.RecordTypeAAAA, endpoint.RecordTypeCNAME},
+	}, prov)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	records, err := reg.Records(ctx)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	// Who holds each name now.
+	holders := map[string]*endpoint.Endpoint{}
+	var mine []*endpoint.Endpoint
+	for _, r := range records {
+		if r.RecordType == endpoint.RecordTypeTXT {
+			continue
+		}
+		if r.Labels[endpoint.OwnerLabelKey] == s.OwnerID && r.Labels[endpoint.ResourceLabelKey] == d.Resource {
+			mine = append(mine, r)
+			continue
+		}
+		holders[r.DNSName] = r
+	}
+	var conflicts []Conflict
+	var desired []*endpoint.Endpoint
+	var kept []string
+	for _, n := range wanted {
+		if h, taken := holders[n]; taken {
+			conflicts = append(conflicts, Conflict{n, holderOf(h, s.OwnerID)})
+			continue
+		}
+		kept = append(kept, n)
+		types := []string{endpoint.RecordTypeA}
+		if d.DualStack {
+			types = append(types, endpoint.RecordTypeAAAA)
+		}
+		for _, t := range types {
+			ep := endpoint.NewEndpoint(n, t, strings.ToLower(strings.TrimSuffix(d.Target, ".")))
+			ep.ProviderSpecific = endpoint.ProviderSpecific{{Name: providerSpecificAlias, Value: "true"}}
+			ep.Labels[endpoint.ResourceLabelKey] = d.Resource
+			ep.Labels[endpoint.OwnerLabelKey] = s.OwnerID
+			desired = append(desired, ep)
+		}
+	}
+	p := (&plan.Plan{
+		Current:        mine,
+		Desired:        desired,
+		Policies:       []plan.Policy{&plan.SyncPolicy{}},
+		ManagedRecords: []string{endpoint.RecordTypeA, endpoint.RecordTypeAAAA, endpoint.RecordTypeCNAME},
+		OwnerID:        s.OwnerID,
+	}).Calculate()
+	if p.Changes.HasChanges() {
+		if err := reg.ApplyChanges(ctx, p.Changes); err != nil {
+			return nil, prov.changeCalls, conflicts, err
+		}
+	}
+	slices.Sort(kept)
+	return kept, prov.changeCalls, conflicts, nil
+}
+
+func holderOf(h *endpoint.Endpoint, ours string) string {
+	owner, resource := h.Labels[endpoint.OwnerLabelKey], h.Labels[endpoint.ResourceLabelKey]
+	switch {
+	case owner == "":
+		return fmt.Sprintf("a %s record not managed through a TXT ownership record already exists", h.RecordType)
+	case owner == ours && strings.HasPrefix(resource, ResourcePrefix):
+		return "already claimed by gateway " + strings.TrimPrefix(resource, ResourcePrefix)
+	case owner == ours:
+		return "already owned by " + resource + " under our owner id " + ours
+	default:
+		return "owned by " + owner + " (" + resource + ")"
+	}
+}
+
+// ResourcePrefix starts the registry's resource label of a gateway's records.
+const ResourcePrefix = "istio-alb/"
+
+func zonesFor(zones []Zone, names []string) []Zone {
+	var out []Zone
+	for _, n := range names {
+		if z, ok := zoneOf(zones, n); ok && !slices.Contains(out, z) {
+			out = append(out, z)
+		}
+	}
+	return out
+}
+
+func merge(a, b []Zone) []Zone {
+	for _, z := range b {
+		if !slices.Contains(a, z) {
+			a = append(a, z)
+		}
+	}
+	return a
+}

@@ -89,7 +89,7 @@ func (r *IstioGatewayReconciler) Resolve(ctx context.Context, obj client.Object)
 		return nil, nil, fmt.Errorf("listing virtualservices: %w", err)
 	}
 	fe.RouteHosts = routeHosts(gw, vss.Items)
-	if fe.Probe, err = r.probe(ctx, svc.Namespace, selector); err != nil {
+	if fe.Probe, err = probeOf(ctx, r.Client, svc.Namespace, selector); err != nil {
 		return nil, nil, err
 	}
 	var nodes corev1.NodeList
@@ -100,8 +100,30 @@ func (r *IstioGatewayReconciler) Resolve(ctx context.Context, obj client.Object)
 	return fe, svc, nil
 }
 
-// Service implements Resolver.
-func (r *IstioGatewayReconciler) Service(ctx context.Context, obj client.Object) (*corev1.Service, error) {
+// EnsureNodePort implements Resolver: the operator switches the Service itself.
+func (r *IstioGatewayReconciler) EnsureNodePort(ctx context.Context, _ client.Object, svc *corev1.Service) (string, error) {
+	changed, err := ensureNodePort(ctx, r.Client, svc)
+	if err != nil || !changed {
+		return "", err
+	}
+	return fmt.Sprintf("Service %s/%s switched to NodePort for the ALB", svc.Namespace, svc.Name), nil
+}
+
+// Release implements Resolver: the Service gets its original type back unless another enabled
+// Gateway selects it.
+func (r *IstioGatewayReconciler) Release(ctx context.Context, obj client.Object) (string, error) {
+	svc, err := r.service(ctx, obj)
+	if err != nil || svc == nil {
+		return "", err
+	}
+	others, err := r.OtherUsers(ctx, obj, svc)
+	if err != nil || len(others) > 0 {
+		return "", err
+	}
+	return restore(ctx, r.Client, svc)
+}
+
+func (r *IstioGatewayReconciler) service(ctx context.Context, obj client.Object) (*corev1.Service, error) {
 	gw := obj.(*istionet.Gateway)
 	if len(gw.Spec.GetSelector()) == 0 {
 		return nil, nil
@@ -113,7 +135,7 @@ func (r *IstioGatewayReconciler) Service(ctx context.Context, obj client.Object)
 	return svcs[0], nil
 }
 
-// OtherUsers implements Resolver: the other enabled Istio Gateways whose selector picks svc's pods.
+// OtherUsers names the other enabled Istio Gateways whose selector picks svc's pods.
 func (r *IstioGatewayReconciler) OtherUsers(ctx context.Context, obj client.Object, svc *corev1.Service) ([]string, error) {
 	var list istionet.GatewayList
 	if err := r.Client.List(ctx, &list); err != nil {
@@ -161,11 +183,11 @@ func (r *IstioGatewayReconciler) servicesFor(ctx context.Context, selector map[s
 	return out, nil
 }
 
-// probe returns the HTTP readiness probe of the gateway Deployment (its istio-proxy container
-// first), looked up in the Service's namespace by the Gateway's selector.
-func (r *IstioGatewayReconciler) probe(ctx context.Context, namespace string, selector map[string]string) (*frontend.Probe, error) {
+// probeOf returns the HTTP readiness probe of the gateway Deployment whose pods the selector
+// picks (its istio-proxy container first), looked up in the Service's namespace.
+func probeOf(ctx context.Context, c client.Client, namespace string, selector map[string]string) (*frontend.Probe, error) {
 	var list appsv1.DeploymentList
-	if err := r.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("listing deployments: %w", err)
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/acm"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
@@ -100,6 +101,7 @@ func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(s)
 	_ = istionet.AddToScheme(s)
+	_ = gwapiv1.Install(s)
 	return s
 }
 
@@ -154,6 +156,10 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	istio := &IstioGatewayReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace}
 	if err := istio.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Istio Gateway controller: %w", err)
+	}
+	gatewayAPI := &GatewayAPIReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace}
+	if err := gatewayAPI.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the Gateway API controller: %w", err)
 	}
 	return mgr, nil
 }

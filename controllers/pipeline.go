@@ -51,7 +51,11 @@ const (
 	ReasonCleanedUp          = "CleanedUp"
 	ReasonDNSRecordsSynced   = "DNSRecordsSynced"
 	ReasonDNSConflict        = "DNSConflict"
+	ReasonWaiting            = "WaitingForService"
 )
+
+// waitRetry is how soon a gateway waiting for its Service is looked at again.
+const waitRetry = 5 * time.Second
 
 // UserError is a problem the user must fix; it becomes a Warning Event and no retry (the watches
 // bring the Gateway back when something relevant changes).
@@ -72,11 +76,25 @@ type Resolver interface {
 	Kind() string
 	// Resolve finds the gateway's Service and reads the frontend (Service ports excepted).
 	Resolve(ctx context.Context, gw client.Object) (*frontend.Frontend, *corev1.Service, error)
-	// Service returns the gateway's Service, nil when it cannot be found (used at teardown).
-	Service(ctx context.Context, gw client.Object) (*corev1.Service, error)
-	// OtherUsers names the other enabled gateways that use svc.
-	OtherUsers(ctx context.Context, gw client.Object, svc *corev1.Service) ([]string, error)
+	// EnsureNodePort makes the Service NodePort, or asks its owner to (an ErrWaiting while it
+	// has not). It returns what it did, for an Event, or "" when nothing changed.
+	EnsureNodePort(ctx context.Context, gw client.Object, svc *corev1.Service) (string, error)
+	// Release undoes EnsureNodePort at teardown when no other enabled gateway needs it, and
+	// returns what it did, or "".
+	Release(ctx context.Context, gw client.Object) (string, error)
 }
+
+// StatusWriter is implemented by kinds with a status the operator reports into.
+type StatusWriter interface {
+	// WriteStatus sets the operator's condition; err nil means ready.
+	WriteStatus(ctx context.Context, gw client.Object, dnsName string, err error) error
+}
+
+// ErrWaiting is a state that resolves itself (istiod has not switched the Service yet): an
+// Event, and a look again shortly, rather than an error.
+type ErrWaiting struct{ Message string }
+
+func (e *ErrWaiting) Error() string { return e.Message }
 
 // Pipeline is the reconcile shared by both Gateway kinds: resolve → NodePort → health → build →
 // deploy → report, and teardown with the same deployer.
@@ -147,13 +165,16 @@ func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) 
 	}
 	stack, tls, err := p.desired(ctx, gw, owner, cfg, r)
 	if err != nil {
-		return p.fail(ctx, gw, err)
+		return p.fail(ctx, gw, r, err)
 	}
 
 	st := p.state(owner.GatewayKey)
 	hash := stack.Hash()
 	if st.hash == hash && time.Since(st.at) < p.SyncPeriod && controllerutil.ContainsFinalizer(gw, Finalizer) {
 		if err := p.publish(ctx, gw, st.dns); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := p.status(ctx, gw, r, st.dns, nil); err != nil {
 			return ctrl.Result{}, err
 		}
 		return ctrl.Result{RequeueAfter: retryAfter(p.SyncPeriod-time.Since(st.at), tls.retryAfter)}, nil
@@ -166,7 +187,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) 
 	}
 	res, err := p.Deployer.Apply(ctx, owner, stack, st.owned)
 	if err != nil {
-		return p.fail(ctx, gw, err)
+		return p.fail(ctx, gw, r, err)
 	}
 	if st.hash != hash || st.dns != res.LoadBalancer.DNSName {
 		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonLoadBalancerReady, "Deploy",
@@ -183,13 +204,16 @@ func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) 
 			Target: res.LoadBalancer.DNSName, TargetZoneID: res.LoadBalancer.CanonicalHostedZoneID,
 		}, st.records)
 		if err != nil {
-			return p.fail(ctx, gw, err)
+			return p.fail(ctx, gw, r, err)
 		}
 		applied.records = &out
 		p.reportDNS(gw, out, st.records)
 	}
 	p.remember(owner.GatewayKey, applied)
 	if err := p.publish(ctx, gw, res.LoadBalancer.DNSName); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := p.status(ctx, gw, r, res.LoadBalancer.DNSName, nil); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: retryAfter(p.SyncPeriod, tls.retryAfter)}, nil
@@ -260,11 +284,10 @@ func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Own
 	if tls, err = p.TLS.plan(ctx, owner, fe, cfg); err != nil {
 		return nil, tls, err
 	}
-	if changed, err := ensureNodePort(ctx, p.Client, svc); err != nil {
+	if did, err := r.EnsureNodePort(ctx, gw, svc); err != nil {
 		return nil, tls, err
-	} else if changed {
-		p.Events.Eventf(gw, svc, corev1.EventTypeNormal, ReasonServiceSwitched, "SwitchServiceType",
-			"Service %s/%s switched to NodePort for the ALB", svc.Namespace, svc.Name)
+	} else if did != "" {
+		p.Events.Eventf(gw, svc, corev1.EventTypeNormal, ReasonServiceSwitched, "SwitchServiceType", "%s", did)
 	}
 	fe.ServicePorts = servicePorts(svc)
 	var ids []string
@@ -319,23 +342,10 @@ func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Ow
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	svc, err := r.Service(ctx, gw)
-	if err != nil {
+	if did, err := r.Release(ctx, gw); err != nil {
 		return ctrl.Result{}, err
-	}
-	if svc != nil {
-		others, err := r.OtherUsers(ctx, gw, svc)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if len(others) == 0 {
-			if restored, err := restoreService(ctx, p.Client, svc); err != nil {
-				return ctrl.Result{}, err
-			} else if restored {
-				p.Events.Eventf(gw, svc, corev1.EventTypeNormal, ReasonServiceRestored, "RestoreServiceType",
-					"Service %s/%s restored to type %s", svc.Namespace, svc.Name, svc.Spec.Type)
-			}
-		}
+	} else if did != "" {
+		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonServiceRestored, "RestoreServiceType", "%s", did)
 	}
 	before := gw.DeepCopyObject().(client.Object)
 	ann := gw.GetAnnotations()
@@ -364,11 +374,16 @@ func (p *Pipeline) publish(ctx context.Context, gw client.Object, dns string) er
 	return nil
 }
 
-func (p *Pipeline) fail(ctx context.Context, gw client.Object, err error) (ctrl.Result, error) {
+func (p *Pipeline) fail(ctx context.Context, gw client.Object, r Resolver, err error) (ctrl.Result, error) {
 	var ue *UserError
-	if errors.As(err, &ue) {
+	var wait *ErrWaiting
+	switch {
+	case errors.As(err, &ue):
 		p.warn(gw, ue.Reason, ue.Message)
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, p.status(ctx, gw, r, "", err)
+	case errors.As(err, &wait):
+		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonWaiting, "Deploy", "%s", wait.Message)
+		return ctrl.Result{RequeueAfter: waitRetry}, p.status(ctx, gw, r, "", err)
 	}
 	if errors.Is(err, deploy.ErrNotYet) {
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
@@ -379,6 +394,16 @@ func (p *Pipeline) fail(ctx context.Context, gw client.Object, err error) (ctrl.
 	log.FromContext(ctx).Error(err, "reconcile failed")
 	p.Events.Eventf(gw, nil, corev1.EventTypeWarning, ReasonAWSError, "Deploy", "%v", err)
 	return ctrl.Result{}, err
+}
+
+// status reports into the Gateway's status when its kind has one.
+func (p *Pipeline) status(ctx context.Context, gw client.Object, r Resolver, dnsName string, err error) error {
+	if sw, ok := r.(StatusWriter); ok {
+		if werr := sw.WriteStatus(ctx, gw, dnsName, err); werr != nil && !apierrors.IsConflict(werr) {
+			return werr
+		}
+	}
+	return nil
 }
 
 func (p *Pipeline) warn(gw client.Object, reason, msg string) {

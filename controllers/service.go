@@ -73,6 +73,15 @@ func restoreService(ctx context.Context, c client.Client, svc *corev1.Service) (
 	return true, nil
 }
 
+// restore is restoreService with the message of an Event.
+func restore(ctx context.Context, c client.Client, svc *corev1.Service) (string, error) {
+	restored, err := restoreService(ctx, c, svc)
+	if err != nil || !restored {
+		return "", err
+	}
+	return fmt.Sprintf("Service %s/%s restored to type %s", svc.Namespace, svc.Name, svc.Spec.Type), nil
+}
+
 // servicePorts copies the Service's ports into the frontend's form.
 func servicePorts(svc *corev1.Service) []frontend.ServicePort {
 	var out []frontend.ServicePort

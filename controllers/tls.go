@@ -27,6 +27,7 @@ const (
 	ReasonCertificateFailed    = "CertificateFailed"
 	ReasonTooManyCertificates  = "TooManyCertificates"
 	ReasonUnsupportedTLS       = "UnsupportedTLSMode"
+	ReasonUnsupportedListener  = "UnsupportedListener"
 )
 
 // pendingRetry is how soon a gateway waiting for a certificate is looked at again.
@@ -67,11 +68,17 @@ type tlsPlan struct {
 
 func (t *TLS) plan(ctx context.Context, owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config) (tlsPlan, error) {
 	var p tlsPlan
+	refs := false
 	for _, s := range fe.Servers {
-		if s.TLSMode != "" && !s.Terminable() {
+		refs = refs || s.CertificateRefs
+		switch {
+		case s.Protocol == "TCP" || s.Protocol == "UDP":
+			p.notes = append(p.notes, note{corev1.EventTypeWarning, ReasonUnsupportedListener, fmt.Sprintf(
+				"%s cannot go behind an ALB, which carries HTTP and HTTPS only; it is not exposed", s.Describe())})
+		case s.TLSMode != "" && !s.Terminable():
 			p.notes = append(p.notes, note{corev1.EventTypeWarning, ReasonUnsupportedTLS, fmt.Sprintf(
-				"server on port %d has TLS mode %s, which cannot work behind an ALB (the ALB terminates TLS); it is not exposed, use SIMPLE or a plain HTTP server",
-				s.Port, s.TLSMode)})
+				"%s has TLS mode %s, which cannot work behind an ALB (the ALB terminates TLS); it is not exposed, use SIMPLE/Terminate or a plain HTTP server",
+				s.Describe(), s.TLSMode)})
 		}
 	}
 	p.policy = cfg.SSLPolicy
@@ -116,10 +123,14 @@ func (t *TLS) plan(ctx context.Context, owner tags.Owner, fe *frontend.Frontend,
 		sel = acm.Select(hosts, append(slices.Clone(issued), extra...), time.Now())
 	}
 	if len(sel.Uncovered) > 0 && !cfg.RequestCertificate {
+		hint := ""
+		if refs {
+			hint = "; the listener's certificateRefs are Kubernetes Secrets, which an ALB cannot use: import the certificate into ACM"
+		}
 		// One event for all hosts: the recorder folds events of one reason into a series.
 		p.notes = append(p.notes, note{corev1.EventTypeWarning, ReasonCertificateNotFound, fmt.Sprintf(
-			"no ISSUED ACM certificate covers host(s) %s; served over HTTP only (import or request one, or set %s=true or %s)",
-			strings.Join(sel.Uncovered, ", "), annotations.RequestCertificate, annotations.CertificateARNs)})
+			"no ISSUED ACM certificate covers host(s) %s; served over HTTP only (import or request one, or set %s=true or %s)%s",
+			strings.Join(sel.Uncovered, ", "), annotations.RequestCertificate, annotations.CertificateARNs, hint)})
 	}
 	if len(sel.ARNs) > annotations.MaxCertificates {
 		return p, userErrorf(ReasonTooManyCertificates, "hosts %s need %d certificates; an ALB listener takes at most %d (a default and %d SNI): use certificates with more names or set %s",

@@ -58,6 +58,10 @@ type Server struct {
 	Hosts    []string
 	// TLSMode is the server's TLS mode (SIMPLE, PASSTHROUGH, MUTUAL, ...), empty without TLS.
 	TLSMode string
+	// Name identifies the server in messages (a Gateway API listener's name), may be empty.
+	Name string
+	// CertificateRefs says the server names Kubernetes certificates, which an ALB cannot use.
+	CertificateRefs bool
 }
 
 // TLS modes of a gateway server. Only SIMPLE (terminate with a certificate) can be done by the
@@ -66,6 +70,14 @@ const (
 	TLSSimple      = "SIMPLE"
 	TLSPassthrough = "PASSTHROUGH"
 )
+
+// Describe names the server in messages.
+func (s Server) Describe() string {
+	if s.Name != "" {
+		return fmt.Sprintf("listener %s (%s, port %d)", s.Name, s.Protocol, s.Port)
+	}
+	return fmt.Sprintf("server on port %d (%s)", s.Port, s.Protocol)
+}
 
 // Terminable reports whether the ALB can terminate this server's TLS in the gateway's place.
 func (s Server) Terminable() bool { return s.TLSMode == TLSSimple }

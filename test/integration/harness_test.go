@@ -23,8 +23,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -33,6 +37,7 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/controllers"
 	"github.com/istio-alb-operator/istio-alb-operator/localstack/seed"
 	"github.com/istio-alb-operator/istio-alb-operator/test/fixtures"
+	"github.com/istio-alb-operator/istio-alb-operator/test/istiod"
 	"github.com/istio-alb-operator/istio-alb-operator/test/rig"
 )
 
@@ -97,6 +102,7 @@ type scenarioOptions struct {
 	noManager    bool
 	syncPeriod   time.Duration // default 10m, i.e. no drift check during a scenario
 	certTTL      time.Duration // ACM catalog TTL, default 5m
+	istiod       bool          // run the istiod imitation (Gateway API automated deployment)
 }
 
 func newScenario(t testing.TB, o scenarioOptions) *scenario {
@@ -141,6 +147,9 @@ func newScenario(t testing.TB, o scenarioOptions) *scenario {
 		o.syncPeriod = 10 * time.Minute
 	}
 	s.opts = o
+	if o.istiod {
+		s.startIstiod()
+	}
 	if !o.noManager {
 		s.startManager(o.syncPeriod)
 	}
@@ -169,6 +178,22 @@ func (s *scenario) startManagerWith(o controllers.Options) {
 	s.stopMgr = func() { stop(); <-done }
 }
 
+// startIstiod runs the istiod imitation in its own manager until the scenario ends.
+func (s *scenario) startIstiod() {
+	must(s.t, istiod.InstallGatewayClass(s.ctx, s.k8s))
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{Scheme: controllers.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+	must(s.t, err)
+	must(s.t, (&istiod.Istiod{Client: mgr.GetClient()}).SetupWithManager(mgr, "istiod"))
+	mctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = mgr.Start(mctx)
+	}()
+	s.t.Cleanup(func() { stop(); <-done })
+}
+
 // cleanup deletes the scenario's Gateways while the operator still runs (so finalizers are
 // honoured), then stops it and removes the cluster-scoped objects.
 func (s *scenario) cleanup() {
@@ -188,6 +213,27 @@ func (s *scenario) cleanup() {
 					return nil
 				}
 				if s.stopMgr == nil && err == nil { // no operator: release by hand
+					gw.Finalizers = nil
+					_ = s.k8s.Update(ctx, gw)
+				}
+				return fmt.Errorf("gateway %s still present", gw.Name)
+			})
+		}
+	}
+	var apiGWs gwapiv1.GatewayList
+	if err := s.k8s.List(ctx, &apiGWs); err == nil {
+		for i := range apiGWs.Items {
+			gw := &apiGWs.Items[i]
+			if gw.Namespace != s.appNS && gw.Namespace != s.istioNS {
+				continue
+			}
+			_ = s.k8s.Delete(ctx, gw)
+			_ = rig.Eventually(30*time.Second, 100*time.Millisecond, func() error {
+				err := s.k8s.Get(ctx, client.ObjectKeyFromObject(gw), gw)
+				if apierrors.IsNotFound(err) {
+					return nil
+				}
+				if s.stopMgr == nil && err == nil {
 					gw.Finalizers = nil
 					_ = s.k8s.Update(ctx, gw)
 				}

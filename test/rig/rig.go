@@ -65,17 +65,40 @@ func binaryDir() string {
 	return filepath.Join(Root(), "bin", "k8s")
 }
 
-// CRDPaths are the CRD files the API server needs, read from the module cache.
+// CRDPaths are the CRD files the API server needs, read from the module cache: Istio's, and
+// the standard channel of the Gateway API.
 func CRDPaths() ([]string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "istio.io/api").Output()
+	istioDir, err := moduleDir("istio.io/api")
 	if err != nil {
-		return nil, fmt.Errorf("locating istio.io/api in the module cache: %w", err)
+		return nil, err
 	}
-	istio := filepath.Join(strings.TrimSpace(string(out)), "kubernetes", "customresourcedefinitions.gen.yaml")
+	istio := filepath.Join(istioDir, "kubernetes", "customresourcedefinitions.gen.yaml")
 	if _, err := os.Stat(istio); err != nil {
 		return nil, err
 	}
-	return []string{istio}, nil
+	gwDir, err := moduleDir("sigs.k8s.io/gateway-api")
+	if err != nil {
+		return nil, err
+	}
+	paths := []string{istio}
+	for _, crd := range []string{"gatewayclasses", "gateways", "httproutes", "referencegrants"} {
+		p := filepath.Join(gwDir, "config", "crd", "standard", "gateway.networking.k8s.io_"+crd+".yaml")
+		if _, err := os.Stat(p); err != nil {
+			return nil, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+func moduleDir(module string) (string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd.Dir = Root()
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("locating %s in the module cache: %w", module, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // ControlPlane is a running API server.

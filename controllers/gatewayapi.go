@@ -1,0 +1,332 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/istio-alb-operator/istio-alb-operator/controllers/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
+)
+
+// Istio's conventions for Gateway API Gateways (automated deployment).
+const (
+	// IstioGatewayController is the controllerName of Istio's GatewayClasses.
+	IstioGatewayController = "istio.io/gateway-controller"
+	// IstioServiceType is the Gateway annotation istiod reads for the type of the Service it
+	// deploys.
+	IstioServiceType = "networking.istio.io/service-type"
+	// GatewayNameLabel is the label istiod puts on the Service and pods of a Gateway.
+	GatewayNameLabel = "gateway.networking.k8s.io/gateway-name"
+	// ConditionLoadBalancerReady is the operator's own condition in a Gateway's status.
+	ConditionLoadBalancerReady = "istio-alb.io/LoadBalancerReady"
+)
+
+// addedServiceType marks a service-type annotation the operator added (and removes at teardown).
+const addedServiceType = annotations.Prefix + "added-service-type"
+
+// GatewayAPIReconciler reconciles gateway.networking.k8s.io/v1 Gateways of Istio's classes.
+type GatewayAPIReconciler struct {
+	Client   client.Client
+	Pipeline *Pipeline
+	// WatchNamespace limits the Gateways served; empty means all.
+	WatchNamespace string
+}
+
+var _ StatusWriter = (*GatewayAPIReconciler)(nil)
+
+// Kind implements Resolver.
+func (r *GatewayAPIReconciler) Kind() string { return frontend.KindGatewayAPI }
+
+// Reconcile implements reconcile.Reconciler.
+func (r *GatewayAPIReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var gw gwapiv1.Gateway
+	if err := r.Client.Get(ctx, req.NamespacedName, &gw); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	return r.Pipeline.Reconcile(ctx, &gw, r)
+}
+
+// Resolve implements Resolver: the class must be Istio's; listeners become servers; the Service
+// is istiod's (automated deployment) or the one spec.addresses names (manual deployment).
+func (r *GatewayAPIReconciler) Resolve(ctx context.Context, obj client.Object) (*frontend.Frontend, *corev1.Service, error) {
+	gw := obj.(*gwapiv1.Gateway)
+	if err := r.checkClass(ctx, gw); err != nil {
+		return nil, nil, err
+	}
+	fe := &frontend.Frontend{Kind: frontend.KindGatewayAPI, Namespace: gw.Namespace, Name: gw.Name}
+	for _, l := range gw.Spec.Listeners {
+		fe.Servers = append(fe.Servers, server(l))
+	}
+	svc, manual, err := r.service(ctx, gw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if svc == nil {
+		if manual != "" {
+			return nil, nil, userErrorf(ReasonServiceNotFound, "spec.addresses names Service %s, which does not exist", manual)
+		}
+		return nil, nil, &ErrWaiting{Message: fmt.Sprintf("waiting for istiod to deploy Service %s/%s-istio", gw.Namespace, gw.Name)}
+	}
+	fe.Service = types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
+	if fe.Probe, err = probeOf(ctx, r.Client, svc.Namespace, svc.Spec.Selector); err != nil {
+		return nil, nil, err
+	}
+	if fe.RouteHosts, err = r.routeHosts(ctx, gw); err != nil {
+		return nil, nil, err
+	}
+	var nodes corev1.NodeList
+	if err := r.Client.List(ctx, &nodes); err != nil {
+		return nil, nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	fe.Nodes = TargetNodes(nodes.Items)
+	return fe, svc, nil
+}
+
+func (r *GatewayAPIReconciler) checkClass(ctx context.Context, gw *gwapiv1.Gateway) error {
+	var gc gwapiv1.GatewayClass
+	err := r.Client.Get(ctx, client.ObjectKey{Name: string(gw.Spec.GatewayClassName)}, &gc)
+	switch {
+	case apierrors.IsNotFound(err):
+		return userErrorf(ReasonInvalidGateway, "GatewayClass %s does not exist", gw.Spec.GatewayClassName)
+	case err != nil:
+		return err
+	case gc.Spec.ControllerName != IstioGatewayController:
+		return userErrorf(ReasonInvalidGateway, "class %s is not an Istio class (its controller is %s, not %s): the operator puts ALBs only in front of Istio gateways",
+			gc.Name, gc.Spec.ControllerName, IstioGatewayController)
+	}
+	return nil
+}
+
+// server turns a listener into the frontend's server.
+func server(l gwapiv1.Listener) frontend.Server {
+	s := frontend.Server{Name: string(l.Name), Port: int32(l.Port), Protocol: string(l.Protocol), Hosts: []string{"*"}}
+	if l.Hostname != nil && *l.Hostname != "" {
+		s.Hosts = []string{string(*l.Hostname)}
+	}
+	if l.Protocol == gwapiv1.HTTPSProtocolType || l.Protocol == gwapiv1.TLSProtocolType {
+		mode := gwapiv1.TLSModeTerminate
+		if l.TLS != nil && l.TLS.Mode != nil {
+			mode = *l.TLS.Mode
+		}
+		s.TLSMode = strings.ToUpper(string(mode))
+		if l.Protocol == gwapiv1.HTTPSProtocolType && mode == gwapiv1.TLSModeTerminate {
+			s.TLSMode = frontend.TLSSimple
+		}
+		s.CertificateRefs = l.TLS != nil && len(l.TLS.CertificateRefs) > 0
+	}
+	return s
+}
+
+// service returns the gateway's Service: the one spec.addresses names ("<name>.<namespace>.svc..."),
+// else the one istiod deployed for it. manual is the named Service when there is one.
+func (r *GatewayAPIReconciler) service(ctx context.Context, gw *gwapiv1.Gateway) (svc *corev1.Service, manual string, err error) {
+	if name, ns, ok := manualService(gw); ok {
+		svc = &corev1.Service{}
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc)
+		if apierrors.IsNotFound(err) {
+			return nil, ns + "/" + name, nil
+		}
+		return svc, ns + "/" + name, err
+	}
+	var list corev1.ServiceList
+	if err := r.Client.List(ctx, &list, client.InNamespace(gw.Namespace), client.MatchingLabels{GatewayNameLabel: gw.Name}); err != nil {
+		return nil, "", fmt.Errorf("listing services: %w", err)
+	}
+	for i := range list.Items {
+		if list.Items[i].Name == gw.Name+"-istio" || len(list.Items) == 1 {
+			return &list.Items[i], "", nil
+		}
+	}
+	return nil, "", nil
+}
+
+// manualService reads a Service hostname from spec.addresses (manual deployment).
+func manualService(gw *gwapiv1.Gateway) (name, namespace string, ok bool) {
+	for _, a := range gw.Spec.Addresses {
+		if a.Type == nil || *a.Type != gwapiv1.HostnameAddressType {
+			continue
+		}
+		parts := strings.Split(a.Value, ".")
+		if len(parts) >= 3 && parts[2] == "svc" {
+			return parts[0], parts[1], true
+		}
+	}
+	return "", "", false
+}
+
+func (r *GatewayAPIReconciler) routeHosts(ctx context.Context, gw *gwapiv1.Gateway) ([]string, error) {
+	var routes gwapiv1.HTTPRouteList
+	if err := r.Client.List(ctx, &routes); err != nil {
+		return nil, fmt.Errorf("listing httproutes: %w", err)
+	}
+	nsLabels := map[string]map[string]string{}
+	if slices.ContainsFunc(gw.Spec.Listeners, func(l gwapiv1.Listener) bool {
+		return l.AllowedRoutes != nil && l.AllowedRoutes.Namespaces != nil && l.AllowedRoutes.Namespaces.Selector != nil
+	}) {
+		var nss corev1.NamespaceList
+		if err := r.Client.List(ctx, &nss); err != nil {
+			return nil, fmt.Errorf("listing namespaces: %w", err)
+		}
+		for _, ns := range nss.Items {
+			nsLabels[ns.Name] = ns.Labels
+		}
+	}
+	return attachedHostnames(gw, routes.Items, nsLabels), nil
+}
+
+// EnsureNodePort implements Resolver. istiod owns the Service of an automated deployment and
+// reverts edits, so the operator asks it through the Gateway annotation it honours and waits;
+// a manually deployed Service is switched as for Istio Gateways.
+func (r *GatewayAPIReconciler) EnsureNodePort(ctx context.Context, obj client.Object, svc *corev1.Service) (string, error) {
+	gw := obj.(*gwapiv1.Gateway)
+	if _, _, ok := manualService(gw); ok {
+		changed, err := ensureNodePort(ctx, r.Client, svc)
+		if err != nil || !changed {
+			return "", err
+		}
+		return fmt.Sprintf("Service %s/%s switched to NodePort for the ALB", svc.Namespace, svc.Name), nil
+	}
+	asked := ""
+	switch v, has := gw.Annotations[IstioServiceType]; {
+	case !has:
+		before := gw.DeepCopy()
+		if gw.Annotations == nil {
+			gw.Annotations = map[string]string{}
+		}
+		gw.Annotations[IstioServiceType] = string(corev1.ServiceTypeNodePort)
+		gw.Annotations[addedServiceType] = "true"
+		if err := r.Client.Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return "", fmt.Errorf("annotating %s: %w", IstioServiceType, err)
+		}
+		asked = fmt.Sprintf("set %s=NodePort on the Gateway for istiod; ", IstioServiceType)
+	case v != string(corev1.ServiceTypeNodePort):
+		return "", userErrorf(ReasonInvalidGateway, "annotation %s=%q: the ALB needs the gateway Service to be NodePort; remove the annotation or set it to NodePort", IstioServiceType, v)
+	}
+	if svc.Spec.Type != corev1.ServiceTypeNodePort {
+		return "", &ErrWaiting{Message: fmt.Sprintf("%swaiting for istiod to make Service %s/%s NodePort (it is %s)", asked, svc.Namespace, svc.Name, svc.Spec.Type)}
+	}
+	return "", nil
+}
+
+// Release implements Resolver: the service-type annotation goes if the operator added it (istiod
+// then restores the Service); a manually deployed Service gets its type back.
+func (r *GatewayAPIReconciler) Release(ctx context.Context, obj client.Object) (string, error) {
+	gw := obj.(*gwapiv1.Gateway)
+	if name, ns, ok := manualService(gw); ok {
+		svc := &corev1.Service{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil {
+			return "", client.IgnoreNotFound(err)
+		}
+		return restore(ctx, r.Client, svc)
+	}
+	if gw.Annotations[addedServiceType] != "true" {
+		return "", nil
+	}
+	before := gw.DeepCopy()
+	delete(gw.Annotations, IstioServiceType)
+	delete(gw.Annotations, addedServiceType)
+	if err := r.Client.Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return "", fmt.Errorf("removing %s: %w", IstioServiceType, err)
+	}
+	return fmt.Sprintf("removed %s from the Gateway; istiod restores its Service's type", IstioServiceType), nil
+}
+
+// WriteStatus implements StatusWriter: the operator's own condition, beside istiod's.
+func (r *GatewayAPIReconciler) WriteStatus(ctx context.Context, obj client.Object, dnsName string, failure error) error {
+	gw := obj.(*gwapiv1.Gateway)
+	cond := metav1.Condition{Type: ConditionLoadBalancerReady, Status: metav1.ConditionTrue, Reason: ReasonLoadBalancerReady,
+		Message: "ALB " + dnsName, ObservedGeneration: gw.Generation}
+	if failure != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonAWSError, failure.Error()
+		var ue *UserError
+		var wait *ErrWaiting
+		switch {
+		case errors.As(failure, &ue):
+			cond.Reason = ue.Reason
+		case errors.As(failure, &wait):
+			cond.Reason = ReasonWaiting
+		}
+	}
+	before := gw.DeepCopy()
+	if !meta.SetStatusCondition(&gw.Status.Conditions, cond) {
+		return nil
+	}
+	return r.Client.Status().Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+// SetupWithManager registers the controller and the watches that bring a Gateway back when its
+// class, Service, gateway Deployment, routes or the nodes change.
+func (r *GatewayAPIReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("gateway-api-gateway").
+		For(&gwapiv1.Gateway{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return r.WatchNamespace == "" || o.GetNamespace() == r.WatchNamespace
+		}))).
+		Watches(&gwapiv1.GatewayClass{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return r.gatewaysWhere(ctx, func(gw *gwapiv1.Gateway) bool { return string(gw.Spec.GatewayClassName) == o.GetName() })
+		})).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return r.gatewaysWhere(ctx, func(gw *gwapiv1.Gateway) bool { return usesService(gw, o) })
+		})).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return r.gatewaysWhere(ctx, func(gw *gwapiv1.Gateway) bool {
+				return o.GetNamespace() == gw.Namespace && o.GetLabels()[GatewayNameLabel] == gw.Name
+			})
+		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&gwapiv1.HTTPRoute{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			rt := o.(*gwapiv1.HTTPRoute)
+			return r.gatewaysWhere(ctx, func(gw *gwapiv1.Gateway) bool {
+				return slices.ContainsFunc(rt.Spec.ParentRefs, func(ref gwapiv1.ParentReference) bool { return parentIs(ref, rt.Namespace, gw) })
+			})
+		})).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			return r.gatewaysWhere(ctx, func(*gwapiv1.Gateway) bool { return true })
+		}), builder.WithPredicates(nodeTargetChanged)).
+		Complete(r)
+}
+
+func usesService(gw *gwapiv1.Gateway, svc client.Object) bool {
+	if name, ns, ok := manualService(gw); ok {
+		return svc.GetNamespace() == ns && svc.GetName() == name
+	}
+	return svc.GetNamespace() == gw.Namespace && svc.GetLabels()[GatewayNameLabel] == gw.Name
+}
+
+// gatewaysWhere lists the Gateways the operator manages (enabled, or still holding its
+// finalizer) that satisfy match.
+func (r *GatewayAPIReconciler) gatewaysWhere(ctx context.Context, match func(*gwapiv1.Gateway) bool) []reconcile.Request {
+	var list gwapiv1.GatewayList
+	opts := []client.ListOption{}
+	if r.WatchNamespace != "" {
+		opts = append(opts, client.InNamespace(r.WatchNamespace))
+	}
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		gw := &list.Items[i]
+		managed := annotations.IsEnabled(gw.Annotations) || hasFinalizer(gw.Finalizers)
+		if managed && match(gw) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}})
+		}
+	}
+	return out
+}

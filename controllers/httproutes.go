@@ -1,0 +1,117 @@
+package controllers
+
+import (
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// parentIs reports whether a route's parentRef names the Gateway.
+func parentIs(ref gwapiv1.ParentReference, routeNamespace string, gw *gwapiv1.Gateway) bool {
+	if ref.Group != nil && *ref.Group != gwapiv1.GroupName {
+		return false
+	}
+	if ref.Kind != nil && *ref.Kind != "Gateway" {
+		return false
+	}
+	ns := routeNamespace
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	return ns == gw.Namespace && string(ref.Name) == gw.Name
+}
+
+// allows reports whether a listener admits HTTPRoutes of the namespace (allowedRoutes: Same by
+// default, All, or a label Selector) and of kind HTTPRoute.
+func allows(l gwapiv1.Listener, gwNamespace, routeNamespace string, nsLabels map[string]string) bool {
+	if ar := l.AllowedRoutes; ar != nil && len(ar.Kinds) > 0 {
+		if !slices.ContainsFunc(ar.Kinds, func(k gwapiv1.RouteGroupKind) bool {
+			return k.Kind == "HTTPRoute" && (k.Group == nil || *k.Group == gwapiv1.GroupName)
+		}) {
+			return false
+		}
+	}
+	from := gwapiv1.NamespacesFromSame
+	var selector *metav1.LabelSelector
+	if ar := l.AllowedRoutes; ar != nil && ar.Namespaces != nil {
+		if ar.Namespaces.From != nil {
+			from = *ar.Namespaces.From
+		}
+		selector = ar.Namespaces.Selector
+	}
+	switch from {
+	case gwapiv1.NamespacesFromAll:
+		return true
+	case gwapiv1.NamespacesFromSelector:
+		s, err := metav1.LabelSelectorAsSelector(selector)
+		return err == nil && selector != nil && s.Matches(labels.Set(nsLabels))
+	default:
+		return routeNamespace == gwNamespace
+	}
+}
+
+// hostMatches reports whether a Gateway API hostname pattern (a leading "*." matches one or more
+// labels) admits host.
+func hostMatches(pattern, host string) bool {
+	if pattern == host {
+		return true
+	}
+	return strings.HasPrefix(pattern, "*.") && strings.HasSuffix(host, pattern[1:]) && len(host) > len(pattern)-1
+}
+
+// intersect returns the names a route's hostname gives on a listener: the route's hostname when
+// the listener admits it, the listener's when the route's wildcard admits that.
+func intersect(listener *gwapiv1.Hostname, route gwapiv1.Hostname) (string, bool) {
+	r := strings.ToLower(string(route))
+	if listener == nil || *listener == "" {
+		return r, true
+	}
+	l := strings.ToLower(string(*listener))
+	switch {
+	case hostMatches(l, r):
+		return r, true
+	case hostMatches(r, l):
+		return l, true
+	}
+	return "", false
+}
+
+// attachedHostnames returns the hostnames the HTTPRoutes attached to the Gateway add: for every
+// parentRef naming it (narrowed by sectionName and port), on every HTTP or HTTPS listener that
+// admits the route, the intersection of the route's hostnames with the listener's. nsLabels are
+// the labels of each namespace (for allowedRoutes selectors).
+func attachedHostnames(gw *gwapiv1.Gateway, routes []gwapiv1.HTTPRoute, nsLabels map[string]map[string]string) []string {
+	var out []string
+	for i := range routes {
+		rt := &routes[i]
+		if !rt.DeletionTimestamp.IsZero() {
+			continue
+		}
+		for _, ref := range rt.Spec.ParentRefs {
+			if !parentIs(ref, rt.Namespace, gw) {
+				continue
+			}
+			for _, l := range gw.Spec.Listeners {
+				if (ref.SectionName != nil && *ref.SectionName != l.Name) || (ref.Port != nil && *ref.Port != l.Port) {
+					continue
+				}
+				if l.Protocol != gwapiv1.HTTPProtocolType && l.Protocol != gwapiv1.HTTPSProtocolType {
+					continue
+				}
+				if !allows(l, gw.Namespace, rt.Namespace, nsLabels[rt.Namespace]) {
+					continue
+				}
+				for _, h := range rt.Spec.Hostnames {
+					if name, ok := intersect(l.Hostname, h); ok && !slices.Contains(out, name) {
+						out = append(out, name)
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}

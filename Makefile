@@ -10,7 +10,10 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 
-.PHONY: all build test unit bench demo control-plane aws-up aws-down vet fmt clean
+CHART := charts/istio-alb-operator
+INSTALL_NAMESPACE := istio-alb-system
+
+.PHONY: all build test unit bench demo control-plane aws-up aws-down vet fmt clean helm manifests chart-check docker-build
 
 all: build
 
@@ -32,6 +35,33 @@ $(K8S_BIN)/etcd: test/tools/go.mod
 $(K8S_BIN)/kube-apiserver: test/tools/go.mod
 	cd test/tools && go build -ldflags '$(K8S_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/kube-apiserver
 
+## helm: the helm command built from Go modules (test/tools/helm), once.
+helm: $(BIN)/helm
+
+$(BIN)/helm: test/tools/helm/go.mod
+	cd test/tools/helm && go build -o $@ helm.sh/helm/v4/cmd/helm
+
+## manifests: manifests/install.yaml, the chart rendered with its defaults, as plain YAML.
+manifests: $(BIN)/helm
+	@{ echo "# Rendered from $(CHART) by 'make manifests'; do not edit. Set --cluster-name in the Deployment"; \
+	   echo "# (here my-cluster) to your EKS cluster's name, and give the ServiceAccount the IAM policy in"; \
+	   echo "# manifests/iam-policy.json (IRSA annotation or EKS Pod Identity)."; \
+	   echo "apiVersion: v1"; echo "kind: Namespace"; echo "metadata:"; echo "  name: $(INSTALL_NAMESPACE)"; \
+	   $(BIN)/helm template istio-alb-operator $(CHART) --namespace $(INSTALL_NAMESPACE) --set clusterName=my-cluster; \
+	 } > manifests/install.yaml
+
+## chart-check: helm lint and template over the ci/ values matrix, the clusterName error, and
+## manifests/install.yaml in sync with the chart.
+chart-check: $(BIN)/helm
+	@test/chart-check.sh $(BIN)/helm $(CHART)
+	@cp manifests/install.yaml $(BIN)/install.yaml.committed && $(MAKE) -s manifests && \
+	  if ! diff -u $(BIN)/install.yaml.committed manifests/install.yaml; then \
+	    echo "manifests/install.yaml is not what the chart renders: run 'make manifests' and commit" >&2; exit 1; fi
+
+## docker-build: the operator's image (needs a Docker engine).
+docker-build:
+	docker build -t istio-alb-operator:dev .
+
 ## aws-up / aws-down: the LocalStack-compatible endpoint on 127.0.0.1:4566.
 aws-up:
 	localstack/up.sh
@@ -43,7 +73,7 @@ unit:
 	go test ./...
 
 ## test: unit tests and the integration scenarios against the real API server and AWS endpoint.
-test: control-plane aws-up
+test: control-plane helm chart-check aws-up
 	@set -o pipefail; trap 'localstack/down.sh' EXIT; mkdir -p $(BIN); \
 	  go vet ./... && go test -count=1 -v -timeout 40m ./... > $(BIN)/test.log 2>&1; rc=$$?; \
 	  grep -E '^(ok|FAIL|panic|--- FAIL)|^\s+\S+_test.go:[0-9]+:' $(BIN)/test.log; \

@@ -31,18 +31,20 @@ import (
 
 // Options are the operator's flags (DESIGN §3); each has an environment-variable default.
 type Options struct {
-	ClusterName            string
-	AWSRegion              string
-	VPCID                  string
-	AWSEndpointURL         string
-	Kubeconfig             string
-	LeaderElect            bool
-	MetricsBindAddress     string
-	HealthProbeBindAddress string
-	DNSOwnerID             string
-	WatchNamespace         string
-	DefaultSSLPolicy       string
-	SyncPeriod             time.Duration
+	ClusterName    string
+	AWSRegion      string
+	VPCID          string
+	AWSEndpointURL string
+	Kubeconfig     string
+	LeaderElect    bool
+	// LeaderElectionNamespace holds the lease; empty means the pod's namespace.
+	LeaderElectionNamespace string
+	MetricsBindAddress      string
+	HealthProbeBindAddress  string
+	DNSOwnerID              string
+	WatchNamespace          string
+	DefaultSSLPolicy        string
+	SyncPeriod              time.Duration
 	// CertificateCacheTTL is how long the list of ACM certificates is reused.
 	CertificateCacheTTL time.Duration
 	// AWSCalls counts every AWS call by operation; nil means the operator keeps its own.
@@ -59,6 +61,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.AWSEndpointURL, "aws-endpoint-url", os.Getenv("AWS_ENDPOINT_URL"), "AWS endpoint override (LocalStack, moto)")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig; in-cluster configuration when empty")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election lease; the pod's namespace when empty")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `metrics address; "0" disables`)
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `/healthz and /readyz address; "0" disables`)
 	fs.StringVar(&o.DNSOwnerID, "dns-owner-id", os.Getenv("DNS_OWNER_ID"), "owner id of the Route53 TXT registry (default: cluster name)")
@@ -110,17 +113,20 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	if err := o.Complete(); err != nil {
 		return nil, err
 	}
-	aws, err := clients.New(ctx, clients.Options{Region: o.AWSRegion, EndpointURL: o.AWSEndpointURL, Calls: o.AWSCalls})
+	aws, err := clients.New(ctx, clients.Options{Region: o.AWSRegion, EndpointURL: o.AWSEndpointURL, Calls: o.AWSCalls, Observe: ObserveAWSCall})
 	if err != nil {
 		return nil, err
 	}
 	mopts := ctrl.Options{
-		Scheme:                 Scheme(),
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
-		HealthProbeBindAddress: o.HealthProbeBindAddress,
-		LeaderElection:         o.LeaderElect,
-		LeaderElectionID:       "istio-alb-operator.istio-alb.io",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
+		Scheme:                  Scheme(),
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        "istio-alb-operator.istio-alb.io",
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// A stopping replica hands the lease over at once (graceful shutdown on SIGTERM).
+		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
 	}
 	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {

@@ -113,6 +113,13 @@ type Pipeline struct {
 
 	mu      sync.Mutex
 	applied map[string]appliedState
+	// changedAt is when each gateway's current desired state was first seen unapplied.
+	changedAt map[string]changed
+}
+
+type changed struct {
+	hash string
+	at   time.Time
 }
 
 // appliedState remembers the last successful apply of a gateway, so that an event-triggered
@@ -140,13 +147,57 @@ func (p *Pipeline) remember(key string, s *appliedState) {
 	}
 	if s == nil {
 		delete(p.applied, key)
-		return
+		delete(p.changedAt, key)
+	} else {
+		p.applied[key] = *s
 	}
-	p.applied[key] = *s
+	kind := kindOf(key)
+	n := 0
+	for k, st := range p.applied {
+		if kindOf(k) == kind && st.hash != "" {
+			n++
+		}
+	}
+	managedGateways.WithLabelValues(kind).Set(float64(n))
+}
+
+// pendingSince returns when the desired state with this hash was first seen unapplied.
+func (p *Pipeline) pendingSince(key, hash string) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.changedAt == nil {
+		p.changedAt = map[string]changed{}
+	}
+	c, ok := p.changedAt[key]
+	if !ok {
+		c = changed{hash: hash, at: time.Now()}
+		p.changedAt[key] = c
+	}
+	return c.at
+}
+
+func (p *Pipeline) settled(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.changedAt, key)
 }
 
 // Reconcile runs the pipeline for one Gateway object of the resolver's kind.
 func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) (ctrl.Result, error) {
+	start := time.Now()
+	res, err := p.reconcile(ctx, gw, r)
+	result := "success"
+	switch {
+	case err != nil:
+		result = "error"
+	case res.RequeueAfter > 0 && res.RequeueAfter < p.SyncPeriod:
+		result = "requeue"
+	}
+	observeReconcile(r.Kind(), result, time.Since(start))
+	return res, err
+}
+
+func (p *Pipeline) reconcile(ctx context.Context, gw client.Object, r Resolver) (ctrl.Result, error) {
 	owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: r.Kind() + "/" + gw.GetNamespace() + "/" + gw.GetName()}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("gateway", owner.GatewayKey))
 	ann := gw.GetAnnotations()
@@ -179,6 +230,10 @@ func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) 
 		}
 		return ctrl.Result{RequeueAfter: retryAfter(p.SyncPeriod-time.Since(st.at), tls.retryAfter)}, nil
 	}
+	since := time.Now()
+	if st.hash != hash {
+		since = p.pendingSince(owner.GatewayKey, hash)
+	}
 	if !controllerutil.ContainsFinalizer(gw, Finalizer) {
 		controllerutil.AddFinalizer(gw, Finalizer)
 		if err := p.Client.Update(ctx, gw); err != nil {
@@ -210,6 +265,10 @@ func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) 
 		p.reportDNS(gw, out, st.records)
 	}
 	p.remember(owner.GatewayKey, applied)
+	if st.hash != hash {
+		programmedSeconds.WithLabelValues(r.Kind()).Observe(time.Since(since).Seconds())
+		p.settled(owner.GatewayKey)
+	}
 	if err := p.publish(ctx, gw, res.LoadBalancer.DNSName); err != nil {
 		return ctrl.Result{}, err
 	}

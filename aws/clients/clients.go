@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,6 +40,8 @@ type Options struct {
 	EndpointURL string
 	// Calls counts every call; nil means a new Recorder (tests and the demo pass their own).
 	Calls *Recorder
+	// Observe, when set, is told of every call and its error (metrics).
+	Observe func(Call, error)
 }
 
 // New loads the default credential chain and builds the clients.
@@ -61,7 +64,7 @@ func New(ctx context.Context, o Options) (*Clients, error) {
 	if rec == nil {
 		rec = &Recorder{}
 	}
-	cfg.APIOptions = append(cfg.APIOptions, rec.register)
+	cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error { return rec.register(stack, o.Observe) })
 	return &Clients{
 		Config:  cfg,
 		EC2:     ec2.NewFromConfig(cfg),
@@ -87,7 +90,7 @@ type Recorder struct {
 	counts map[Call]int
 }
 
-func (r *Recorder) register(stack *middleware.Stack) error {
+func (r *Recorder) register(stack *middleware.Stack, observe func(Call, error)) error {
 	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("istio-alb-call-recorder",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			out, md, err := next.HandleFinalize(ctx, in)
@@ -98,6 +101,9 @@ func (r *Recorder) register(stack *middleware.Stack) error {
 			}
 			r.counts[c]++
 			r.mu.Unlock()
+			if observe != nil {
+				observe(c, err)
+			}
 			return out, md, err
 		}), middleware.After)
 }
@@ -151,4 +157,22 @@ func IsMutating(op string) bool {
 		}
 	}
 	return true
+}
+
+// iamPrefixes maps the SDK's service ids to IAM action prefixes.
+var iamPrefixes = map[string]string{
+	"EC2":                         "ec2",
+	"Elastic Load Balancing v2":   "elasticloadbalancing",
+	"Resource Groups Tagging API": "tag",
+	"ACM":                         "acm",
+	"Route 53":                    "route53",
+}
+
+// IAMAction is the IAM action that authorises the call, e.g. "ec2:DescribeInstances".
+func (c Call) IAMAction() string {
+	prefix, ok := iamPrefixes[c.Service]
+	if !ok {
+		prefix = strings.ToLower(strings.ReplaceAll(c.Service, " ", ""))
+	}
+	return prefix + ":" + c.Operation
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"net"
 	"net/http"
 	"os"
@@ -105,4 +108,65 @@ func TestTheOperatorBinaryRunWithItsFlagsBuildsTheALBAndServesHealthz(t *testing
 	if by := s.owned(s.gatewayKey("gw")); len(by["lb"]) != 1 || len(by["tg"]) != 1 || len(by["sg"]) != 1 {
 		t.Fatalf("owned resources %v", by)
 	}
+
+	// The metrics endpoint serves the operator's families, parsed as Prometheus does.
+	families := scrape(t, "http://"+metrics+"/metrics")
+	value := func(name string, labels map[string]string) (float64, bool) {
+		fam, ok := families[name]
+		if !ok {
+			return 0, false
+		}
+		for _, m := range fam.Metric {
+			match := true
+			for k, v := range labels {
+				match = match && labelIs(m, k, v)
+			}
+			if !match {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue(), true
+			case m.Gauge != nil:
+				return m.Gauge.GetValue(), true
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount()), true
+			}
+		}
+		return 0, false
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		min    float64
+	}{
+		{"istio_alb_aws_api_calls_total", map[string]string{"service": "Elastic Load Balancing v2", "operation": "CreateLoadBalancer", "outcome": "success"}, 1},
+		{"istio_alb_aws_api_calls_total", map[string]string{"service": "EC2", "operation": "DescribeInstances", "outcome": "success"}, 1},
+		{"istio_alb_managed_gateways", map[string]string{"kind": "istio"}, 1},
+		{"istio_alb_gateway_programmed_seconds", map[string]string{"kind": "istio"}, 1},
+		{"istio_alb_reconcile_duration_seconds", map[string]string{"kind": "istio", "result": "success"}, 1},
+		{"controller_runtime_reconcile_total", map[string]string{"controller": "istio-gateway", "result": "requeue_after"}, 1},
+	} {
+		if v, ok := value(c.name, c.labels); !ok || v < c.min {
+			t.Errorf("metric %s%v = %v (present %v), want at least %v", c.name, c.labels, v, ok, c.min)
+		}
+	}
+	if v, _ := value("istio_alb_managed_gateways", map[string]string{"kind": "istio"}); v != 1 {
+		t.Errorf("istio_alb_managed_gateways{kind=istio} = %v, want 1", v)
+	}
+}
+
+// scrape reads a Prometheus text endpoint.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	must(t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s answered %d", url, resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	must(t, err)
+	return families
 }

@@ -2,11 +2,14 @@ package integration_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,8 +49,10 @@ const clusterName = "itest"
 var (
 	controlPlane *rig.ControlPlane
 	restConfig   *rest.Config
-	skipReason   string
-	scenarioN    atomic.Int32
+	// operatorConfig acts as the operator's ServiceAccount from manifests/install.yaml.
+	operatorConfig *rest.Config
+	skipReason     string
+	scenarioN      atomic.Int32
 )
 
 func TestMain(m *testing.M) {
@@ -70,9 +75,58 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	controlPlane, restConfig = cp, cp.Config
+	// The operator runs as the chart's ServiceAccount: a verb missing from its RBAC fails a scenario.
+	operatorConfig, err = rig.InstallOperator(context.Background(), cp.Config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = cp.Stop()
+		os.Exit(1)
+	}
 	code := m.Run()
 	_ = cp.Stop()
+	if code == 0 {
+		if err := checkPolicy(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
 	os.Exit(code)
+}
+
+// seen are the AWS operations the operator made in all scenarios.
+var (
+	seenMu sync.Mutex
+	seen   = map[clients.Call]int{}
+)
+
+// checkPolicy fails when the operator made a call manifests/iam-policy.json does not allow.
+func checkPolicy() error {
+	data, err := os.ReadFile(filepath.Join(rig.Root(), "manifests", "iam-policy.json"))
+	if err != nil {
+		return err
+	}
+	var doc struct{ Statement []struct{ Action []string } }
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("manifests/iam-policy.json: %w", err)
+	}
+	allowed := map[string]bool{}
+	for _, st := range doc.Statement {
+		for _, a := range st.Action {
+			allowed[a] = true
+		}
+	}
+	var missing []string
+	for c := range seen {
+		if !allowed[c.IAMAction()] {
+			missing = append(missing, c.IAMAction())
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("the scenarios made AWS calls manifests/iam-policy.json does not allow: %v", missing)
+	}
+	fmt.Printf("iam-policy: all %d operations the scenarios made are in manifests/iam-policy.json\n", len(seen))
+	return nil
 }
 
 // scenario is one test's world: a freshly seeded AWS account, the article's objects in their own
@@ -166,7 +220,7 @@ func (s *scenario) startManagerWith(o controllers.Options) {
 	o.ClusterName, o.AWSRegion, o.AWSEndpointURL = clusterName, "us-east-1", rig.Endpoint()
 	o.MetricsBindAddress, o.HealthProbeBindAddress = "0", "0"
 	o.SkipNameValidation, o.AWSCalls = true, s.calls
-	mgr, err := controllers.NewManager(mctx, restConfig, o)
+	mgr, err := controllers.NewManager(mctx, operatorConfig, o)
 	must(s.t, err)
 	done := make(chan struct{})
 	go func() {
@@ -244,6 +298,11 @@ func (s *scenario) cleanup() {
 	if s.stopMgr != nil {
 		s.stopMgr()
 	}
+	seenMu.Lock()
+	for c, n := range s.calls.Snapshot() {
+		seen[c] += n
+	}
+	seenMu.Unlock()
 	for _, n := range s.nodes {
 		_ = s.k8s.Delete(ctx, n)
 	}

@@ -15,9 +15,14 @@ import (
 	"strings"
 	"time"
 
+	"bytes"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"io"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -157,4 +162,47 @@ func Eventually(timeout, interval time.Duration, check func() error) error {
 		time.Sleep(interval)
 	}
 	return err
+}
+
+// OperatorNamespace and OperatorServiceAccount are where manifests/install.yaml puts the operator.
+const (
+	OperatorNamespace      = "istio-alb-system"
+	OperatorServiceAccount = "istio-alb-operator"
+)
+
+// InstallOperator creates every object of manifests/install.yaml (the chart rendered with its
+// defaults) with server-side apply, as a user's `kubectl apply --server-side` would, and returns
+// a configuration that acts as the operator's ServiceAccount (impersonation): whatever the
+// operator does with it is allowed by the chart's RBAC, or fails.
+func InstallOperator(ctx context.Context, cfg *rest.Config) (*rest.Config, error) {
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(Root(), "manifests", "install.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, fmt.Errorf("manifests/install.yaml: %w", err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		if err := c.Patch(ctx, u, client.Apply, client.FieldOwner("istio-alb-install"), client.ForceOwnership); err != nil {
+			return nil, fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+	op := rest.CopyConfig(cfg)
+	op.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + OperatorNamespace + ":" + OperatorServiceAccount,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + OperatorNamespace, "system:authenticated"},
+	}
+	return op, nil
 }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# helm lint (strict) and helm template over every values file in the chart's ci/ folder, and the
+# clear error when clusterName is missing. Usage: test/chart-check.sh <helm> <chart>
+set -euo pipefail
+helm="$1" chart="$2"
+for values in "$chart"/ci/*.yaml; do
+  "$helm" lint --strict "$chart" -f "$values" >/dev/null
+  "$helm" template check "$chart" --namespace istio-alb-system -f "$values" >/dev/null
+  echo "chart-check: lint and template pass with $(basename "$values")"
+done
+if out=$("$helm" template check "$chart" 2>&1); then
+  echo "chart-check: rendering without clusterName must fail" >&2; exit 1
+fi
+grep -q "clusterName is required" <<<"$out" || { echo "chart-check: unclear error without clusterName: $out" >&2; exit 1; }
+echo "chart-check: without clusterName rendering fails with: ${out#*: }" | head -c 300; echo

@@ -113,13 +113,9 @@ type Pipeline struct {
 
 	mu      sync.Mutex
 	applied map[string]appliedState
-	// changedAt is when each gateway's current desired state was first seen unapplied.
-	changedAt map[string]changed
-}
-
-type changed struct {
-	hash string
-	at   time.Time
+	// changedAt is when each gateway's desired state was first seen differing from the applied
+	// one (istio_alb_gateway_programmed_seconds measures from there).
+	changedAt map[string]time.Time
 }
 
 // appliedState remembers the last successful apply of a gateway, so that an event-triggered
@@ -161,19 +157,17 @@ func (p *Pipeline) remember(key string, s *appliedState) {
 	managedGateways.WithLabelValues(kind).Set(float64(n))
 }
 
-// pendingSince returns when the desired state with this hash was first seen unapplied.
-func (p *Pipeline) pendingSince(key, hash string) time.Time {
+// pendingSince returns when the gateway's desired state was first seen unapplied.
+func (p *Pipeline) pendingSince(key string) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.changedAt == nil {
-		p.changedAt = map[string]changed{}
+		p.changedAt = map[string]time.Time{}
 	}
-	c, ok := p.changedAt[key]
-	if !ok {
-		c = changed{hash: hash, at: time.Now()}
-		p.changedAt[key] = c
+	if _, ok := p.changedAt[key]; !ok {
+		p.changedAt[key] = time.Now()
 	}
-	return c.at
+	return p.changedAt[key]
 }
 
 func (p *Pipeline) settled(key string) {
@@ -211,8 +205,7 @@ func (p *Pipeline) reconcile(ctx context.Context, gw client.Object, r Resolver) 
 	}
 	cfg, errs := annotations.Parse(ann)
 	if len(errs) > 0 {
-		p.warn(gw, ReasonInvalidAnnotation, errs.ToAggregate().Error())
-		return ctrl.Result{}, nil
+		return p.fail(ctx, gw, r, &UserError{Reason: ReasonInvalidAnnotation, Message: errs.ToAggregate().Error()})
 	}
 	stack, tls, err := p.desired(ctx, gw, owner, cfg, r)
 	if err != nil {
@@ -232,7 +225,7 @@ func (p *Pipeline) reconcile(ctx context.Context, gw client.Object, r Resolver) 
 	}
 	since := time.Now()
 	if st.hash != hash {
-		since = p.pendingSince(owner.GatewayKey, hash)
+		since = p.pendingSince(owner.GatewayKey)
 	}
 	if !controllerutil.ContainsFinalizer(gw, Finalizer) {
 		controllerutil.AddFinalizer(gw, Finalizer)

@@ -42,8 +42,9 @@ type Outcome struct {
 	Conflicts []Conflict
 	// Changes is the number of ChangeResourceRecordSets calls made.
 	Changes int
-	// Private tells which zones the names live in.
+	// Private tells which zones the names live in (those associated with VPCID when private).
 	Private bool
+	VPCID   string
 }
 
 // Syncer keeps the gateways' records with external-dns's plan and TXT registry: a record is
@@ -65,7 +66,11 @@ func (s *Syncer) Sync(ctx context.Context, d Desired, previous *Outcome) (Outcom
 		// Teardown: the zones holding what the gateway had, every zone when that is unknown.
 		zones := all
 		if previous != nil {
-			zones = zonesFor(all, previous.Names)
+			had, err := s.visible(ctx, all, previous.Private, previous.VPCID, d.Region)
+			if err != nil {
+				return Outcome{}, err
+			}
+			zones = zonesFor(had, previous.Names)
 		}
 		_, n, _, err := s.syncZones(ctx, zones, nil, d)
 		return Outcome{Changes: n}, err
@@ -74,7 +79,7 @@ func (s *Syncer) Sync(ctx context.Context, d Desired, previous *Outcome) (Outcom
 	if err != nil {
 		return Outcome{}, err
 	}
-	out := Outcome{Private: d.Private}
+	out := Outcome{Private: d.Private, VPCID: d.VPCID}
 	var wanted []string
 	for _, n := range d.Names {
 		if _, ok := zoneOf(visible, n); ok {

@@ -250,6 +250,15 @@ func TestAnInternalDualstackALBGetsAAndAAAAInThePrivateZoneOnly(t *testing.T) {
 	if public := names(s.records(s.env.HostedZoneID)); len(public) != 0 {
 		t.Fatalf("records in the public zone for an internal ALB: %v", public)
 	}
+	var gw istionet.Gateway
+	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
+	must(t, s.k8s.Delete(s.ctx, &gw))
+	s.waitRecords(s.env.PrivateHostedZoneID, func(r map[string]r53types.ResourceRecordSet) error {
+		if got := names(r); len(got) != 0 {
+			return fmt.Errorf("records left in the private zone: %v", got)
+		}
+		return nil
+	})
 }
 
 func TestDNSFalseMakesNoRoute53Call(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -155,7 +156,21 @@ func run() error {
 		}
 		for _, l := range ls.Listeners {
 			a := l.DefaultActions[0]
-			fmt.Printf("      listener %s:%d → %s %s\n", l.Protocol, aws.ToInt32(l.Port), a.Type, aws.ToString(a.TargetGroupArn))
+			target := aws.ToString(a.TargetGroupArn)
+			if r := a.RedirectConfig; r != nil {
+				target = fmt.Sprintf("%s://%s:%s/%s?%s (%s)", aws.ToString(r.Protocol), aws.ToString(r.Host), aws.ToString(r.Port),
+					strings.TrimPrefix(aws.ToString(r.Path), "/"), aws.ToString(r.Query), r.StatusCode)
+			}
+			fmt.Printf("      listener %s:%d → %s %s\n", l.Protocol, aws.ToInt32(l.Port), a.Type, target)
+			if l.Protocol == "HTTPS" {
+				certs, err := elb.DescribeListenerCertificates(ctx, &elbv2.DescribeListenerCertificatesInput{ListenerArn: l.ListenerArn})
+				if err != nil {
+					return err
+				}
+				for _, c := range certs.Certificates {
+					fmt.Printf("        certificate %s (default %v), policy %s\n", aws.ToString(c.CertificateArn), aws.ToBool(c.IsDefault), aws.ToString(l.SslPolicy))
+				}
+			}
 		}
 	}
 	tgs, err := elb.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{})
@@ -172,6 +187,19 @@ func run() error {
 		}
 		for _, d := range th.TargetHealthDescriptions {
 			fmt.Printf("      target %s:%d %s\n", aws.ToString(d.Target.Id), aws.ToInt32(d.Target.Port), d.TargetHealth.State)
+		}
+	}
+	recs, err := route53.NewFromConfig(cfg).ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(env.HostedZoneID)})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    Route53 zone %s\n", env.HostedZoneID)
+	for _, r := range recs.ResourceRecordSets {
+		switch {
+		case r.AliasTarget != nil:
+			fmt.Printf("      %s %s alias → %s (zone %s)\n", aws.ToString(r.Name), r.Type, aws.ToString(r.AliasTarget.DNSName), aws.ToString(r.AliasTarget.HostedZoneId))
+		case r.Type == "TXT":
+			fmt.Printf("      %s TXT %s\n", aws.ToString(r.Name), aws.ToString(r.ResourceRecords[0].Value))
 		}
 	}
 	fmt.Printf("    AWS calls made by the operator: %s\n", strings.Join(clients.Format(calls.Snapshot()), " "))

@@ -1,17 +1,22 @@
 package integration_test
 
 import (
+	"sync"
+
 	"bytes"
 	"context"
 	"fmt"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/client-go/tools/clientcmd"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,19 +59,28 @@ func TestTheOperatorBinaryRunWithItsFlagsBuildsTheALBAndServesHealthz(t *testing
 		}
 	})
 
+	// The binary acts as the chart's ServiceAccount (kubeconfig impersonation), leader election
+	// included, so the namespaced leader-election Role is exercised too.
 	user, err := controlPlane.Env.AddUser(envtest.User{Name: "operator", Groups: []string{"system:masters"}}, nil)
 	must(t, err)
 	kubeconfig, err := user.KubeConfig()
 	must(t, err)
+	kc, err := clientcmd.Load(kubeconfig)
+	must(t, err)
+	for _, ai := range kc.AuthInfos {
+		ai.Impersonate = "system:serviceaccount:" + rig.OperatorNamespace + ":" + rig.OperatorServiceAccount
+		ai.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + rig.OperatorNamespace, "system:authenticated"}
+	}
 	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
-	must(t, os.WriteFile(kcPath, kubeconfig, 0o600))
+	must(t, clientcmd.WriteToFile(*kc, kcPath))
 	probes, metrics := freePort(t), freePort(t)
 
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	var logs bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, "--cluster-name", clusterName, "--kubeconfig", kcPath,
-		"--health-probe-bind-address", probes, "--metrics-bind-address", metrics, "--sync-period", "5m")
+		"--health-probe-bind-address", probes, "--metrics-bind-address", metrics, "--sync-period", "5m",
+		"--leader-elect", "--leader-election-namespace", rig.OperatorNamespace)
 	cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL="+rig.Endpoint(), "AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -74,18 +88,22 @@ func TestTheOperatorBinaryRunWithItsFlagsBuildsTheALBAndServesHealthz(t *testing
 	must(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cancel()
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("the operator did not stop within 20s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("operator logs:\n%s", logs.String())
-		}
-	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Errorf("the operator did not stop within 20s of SIGTERM")
+			}
+			if t.Failed() {
+				t.Logf("operator logs:\n%s", logs.String())
+			}
+		})
+	}
+	defer stop()
 
 	must(t, rig.Eventually(30*time.Second, 100*time.Millisecond, func() error {
 		resp, err := http.Get("http://" + probes + "/healthz")
@@ -153,6 +171,19 @@ func TestTheOperatorBinaryRunWithItsFlagsBuildsTheALBAndServesHealthz(t *testing
 	}
 	if v, _ := value("istio_alb_managed_gateways", map[string]string{"kind": "istio"}); v != 1 {
 		t.Errorf("istio_alb_managed_gateways{kind=istio} = %v, want 1", v)
+	}
+
+	// It led through its lease, and SIGTERM hands the lease over at once.
+	lease := &coordinationv1.Lease{}
+	key := client.ObjectKey{Namespace: rig.OperatorNamespace, Name: "istio-alb-operator.istio-alb.io"}
+	must(t, s.k8s.Get(s.ctx, key, lease))
+	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+		t.Fatalf("the lease has no holder while the operator runs: %+v", lease.Spec)
+	}
+	stop()
+	must(t, s.k8s.Get(s.ctx, key, lease))
+	if h := lease.Spec.HolderIdentity; h != nil && *h != "" {
+		t.Fatalf("the lease is still held by %s after SIGTERM", *h)
 	}
 }
 

@@ -309,24 +309,6 @@ func usesService(gw *gwapiv1.Gateway, svc client.Object) bool {
 	return svc.GetNamespace() == gw.Namespace && svc.GetLabels()[GatewayNameLabel] == gw.Name
 }
 
-// gatewaysWhere lists the Gateways the operator manages (enabled, or still holding its
-// finalizer) that satisfy match.
 func (r *GatewayAPIReconciler) gatewaysWhere(ctx context.Context, match func(*gwapiv1.Gateway) bool) []reconcile.Request {
-	var list gwapiv1.GatewayList
-	opts := []client.ListOption{}
-	if r.WatchNamespace != "" {
-		opts = append(opts, client.InNamespace(r.WatchNamespace))
-	}
-	if err := r.Client.List(ctx, &list, opts...); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		gw := &list.Items[i]
-		managed := annotations.IsEnabled(gw.Annotations) || hasFinalizer(gw.Finalizers)
-		if managed && match(gw) {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}})
-		}
-	}
-	return out
+	return gatewaysWhere(ctx, r.Client, &gwapiv1.GatewayList{}, r.WatchNamespace, match)
 }

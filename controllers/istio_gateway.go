@@ -256,34 +256,8 @@ func (r *IstioGatewayReconciler) inScope(o client.Object) bool {
 	return r.WatchNamespace == "" || o.GetNamespace() == r.WatchNamespace
 }
 
-// gatewaysWhere lists the Gateways the operator manages (enabled, or still holding its
-// finalizer) that satisfy match.
 func (r *IstioGatewayReconciler) gatewaysWhere(ctx context.Context, match func(*istionet.Gateway) bool) []reconcile.Request {
-	var list istionet.GatewayList
-	opts := []client.ListOption{}
-	if r.WatchNamespace != "" {
-		opts = append(opts, client.InNamespace(r.WatchNamespace))
-	}
-	if err := r.Client.List(ctx, &list, opts...); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for _, gw := range list.Items {
-		managed := annotations.IsEnabled(gw.Annotations) || hasFinalizer(gw.Finalizers)
-		if managed && match(gw) {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}})
-		}
-	}
-	return out
-}
-
-func hasFinalizer(fs []string) bool {
-	for _, f := range fs {
-		if f == Finalizer {
-			return true
-		}
-	}
-	return false
+	return gatewaysWhere(ctx, r.Client, &istionet.GatewayList{}, r.WatchNamespace, match)
 }
 
 // nodeTargetChanged passes node events that can change the registered targets.

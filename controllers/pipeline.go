@@ -389,7 +389,7 @@ func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Ow
 		return ctrl.Result{}, err
 	}
 	p.remember(owner.GatewayKey, nil)
-	notes, err := p.TLS.release(ctx, owner, res.Deleted)
+	notes, err := p.TLS.release(ctx, owner, res.Certificates, res.Deleted)
 	p.report(gw, notes)
 	if err != nil {
 		return ctrl.Result{}, err

@@ -208,12 +208,12 @@ func (t *TLS) writeValidation(ctx context.Context, c acm.Certificate, p *tlsPlan
 	return nil
 }
 
-// release deletes the certificates requested for the gateway, except those still used by a
-// load balancer other than the gateway's own deleted ones (another gateway may have found and
-// attached one): they are kept and reported.
-func (t *TLS) release(ctx context.Context, owner tags.Owner, deletedLBs []string) ([]note, error) {
+// release deletes the certificates requested for the gateway (found by the deployer's tagging
+// call), except those still used by a load balancer other than the gateway's own deleted ones
+// (another gateway may have found and attached one): they are kept and reported.
+func (t *TLS) release(ctx context.Context, owner tags.Owner, certificates, deletedLBs []string) ([]note, error) {
 	reqs := &acm.Requests{API: t.ACM, Tagging: t.Tagging, Catalog: t.Catalog, Owner: owner}
-	mine, err := reqs.Mine(ctx)
+	mine, err := reqs.Describe(ctx, certificates)
 	if err != nil {
 		return nil, err
 	}

@@ -237,9 +237,18 @@ func (r *Requests) Mine(ctx context.Context) ([]Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Certificate
+	arns := make([]string, 0, len(found))
 	for _, f := range found {
-		c, err := r.Catalog.DescribeNow(ctx, f.ARN)
+		arns = append(arns, f.ARN)
+	}
+	return r.Describe(ctx, arns)
+}
+
+// Describe describes certificates (fresh, not cached), skipping those that no longer exist.
+func (r *Requests) Describe(ctx context.Context, arns []string) ([]Certificate, error) {
+	var out []Certificate
+	for _, arn := range arns {
+		c, err := r.Catalog.DescribeNow(ctx, arn)
 		if IsNotFound(err) {
 			continue
 		}

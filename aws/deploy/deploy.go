@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/acm"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
@@ -36,9 +37,12 @@ type Result struct {
 	Owned []elbv2.Owned
 	// Deleted are the load balancers a teardown deleted.
 	Deleted []string
+	// Certificates are the ACM certificates tagged for the owner (requested for it), found by
+	// the same tagging call; a teardown leaves them to the caller.
+	Certificates []string
 }
 
-var resourceTypes = []string{"elasticloadbalancing:loadbalancer", "elasticloadbalancing:targetgroup", "ec2:security-group"}
+var resourceTypes = []string{"elasticloadbalancing:loadbalancer", "elasticloadbalancing:targetgroup", "ec2:security-group", acm.ResourceType}
 
 // Find returns the resources tagged for the owner.
 func (d *Deployer) Find(ctx context.Context, owner tags.Owner) ([]elbv2.Owned, error) {
@@ -54,9 +58,11 @@ func (d *Deployer) Apply(ctx context.Context, owner tags.Owner, stack *model.Sta
 	}
 	owned := merge(found, known)
 	var lbs, tgs []elbv2.Owned
-	var sgs []string
+	var sgs, certs []string
 	for _, o := range owned {
 		switch {
+		case strings.Contains(o.ARN, ":certificate/"):
+			certs = append(certs, o.ARN)
 		case strings.Contains(o.ARN, ":loadbalancer/"):
 			lbs = append(lbs, o)
 		case strings.Contains(o.ARN, ":targetgroup/"):
@@ -69,7 +75,7 @@ func (d *Deployer) Apply(ctx context.Context, owner tags.Owner, stack *model.Sta
 	elb := &elbv2.Deployer{API: d.ELBV2, Owner: owner}
 
 	if stack.Empty() {
-		var res Result
+		res := Result{Certificates: certs}
 		for _, o := range lbs {
 			res.Deleted = append(res.Deleted, o.ARN)
 		}

@@ -114,18 +114,7 @@ func (z *Zones) List(ctx context.Context) ([]Zone, error) {
 // ZoneFor returns the zone with the longest name that is a suffix of name (on label
 // boundaries), among zones of the given visibility.
 func ZoneFor(zones []Zone, name string, private bool) (Zone, bool) {
-	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	var best Zone
-	found := false
-	for _, z := range zones {
-		if z.Private != private || (name != z.Name && !strings.HasSuffix(name, "."+z.Name)) {
-			continue
-		}
-		if !found || len(z.Name) > len(best.Name) {
-			best, found = z, true
-		}
-	}
-	return best, found
+	return zoneOf(slices.DeleteFunc(slices.Clone(zones), func(z Zone) bool { return z.Private != private }), name)
 }
 
 const changeComment = "istio-alb-operator"

@@ -10,8 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
-	istionet "istio.io/client-go/pkg/apis/networking/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/controllers"
@@ -107,25 +105,12 @@ func TestTheArticlesHostGetsAnAliasRecordWithExternalDNSOwnership(t *testing.T) 
 	}
 	t.Logf("Route53 calls of the create: %s", strings.Join(route53Calls(s.calls.Since(before)), " "))
 
-	// Idle: no Route53 call at all.
-	idle := s.calls.Snapshot()
-	n := reconciles()
-	s.updateGateway("gw", func(gw *istionet.Gateway) { gw.Labels = map[string]string{"touched": "1"} })
-	must(t, rig.Eventually(10*time.Second, 50*time.Millisecond, func() error {
-		if reconciles() <= n {
-			return fmt.Errorf("no reconcile yet")
-		}
-		return nil
-	}))
-	if calls := s.calls.Since(idle); len(calls) != 0 {
-		t.Fatalf("an idle reconcile called AWS: %v", clients.Format(calls))
-	}
+	// Idle: no Route53 call at all (no AWS call of any kind).
+	s.assertIdleReconcile("gw")
 
 	// Deleted: no record and no TXT of it left.
 	del := s.calls.Snapshot()
-	var gw istionet.Gateway
-	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
-	must(t, s.k8s.Delete(s.ctx, &gw))
+	s.deleteGateway("gw")
 	s.waitRecords(s.env.HostedZoneID, func(r map[string]r53types.ResourceRecordSet) error {
 		if got := names(r); len(got) != 0 {
 			return fmt.Errorf("records left: %v", got)
@@ -221,9 +206,7 @@ func TestRecordsOfOtherOwnersAreLeftAloneAndReported(t *testing.T) {
 		"taken.example.com left alone: owned by other-cluster", "manual.example.com left alone", "mine.example.com left alone: already claimed by gateway istio/"+s.appNS+"/first")
 
 	// The loser going away does not take the winner's record with it.
-	var gw istionet.Gateway
-	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "second"}, &gw))
-	must(t, s.k8s.Delete(s.ctx, &gw))
+	s.deleteGateway("second")
 	s.waitRecords(s.env.HostedZoneID, func(r map[string]r53types.ResourceRecordSet) error {
 		if _, ok := r["second.example.com A"]; ok {
 			return fmt.Errorf("second.example.com still there")
@@ -250,9 +233,7 @@ func TestAnInternalDualstackALBGetsAAndAAAAInThePrivateZoneOnly(t *testing.T) {
 	if public := names(s.records(s.env.HostedZoneID)); len(public) != 0 {
 		t.Fatalf("records in the public zone for an internal ALB: %v", public)
 	}
-	var gw istionet.Gateway
-	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
-	must(t, s.k8s.Delete(s.ctx, &gw))
+	s.deleteGateway("gw")
 	s.waitRecords(s.env.PrivateHostedZoneID, func(r map[string]r53types.ResourceRecordSet) error {
 		if got := names(r); len(got) != 0 {
 			return fmt.Errorf("records left in the private zone: %v", got)
@@ -268,9 +249,7 @@ func TestDNSFalseMakesNoRoute53Call(t *testing.T) {
 	ann := map[string]string{"istio-alb.io/enabled": "true", "istio-alb.io/dns": "false"}
 	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", s.selector, []string{articleHost}, ann)))
 	s.waitDNS("gw")
-	var gw istionet.Gateway
-	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
-	must(t, s.k8s.Delete(s.ctx, &gw))
+	s.deleteGateway("gw")
 	s.event(s.appNS, "gw", controllers.ReasonCleanedUp)
 	if calls := route53Calls(s.calls.Since(before)); len(calls) != 0 {
 		t.Fatalf("dns: \"false\" but Route53 was called: %v", calls)

@@ -24,6 +24,7 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -253,11 +254,14 @@ func (s *scenario) startIstiod() {
 func (s *scenario) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var gws istionet.GatewayList
-	if err := s.k8s.List(ctx, &gws); err == nil {
-		for i := range gws.Items {
-			gw := gws.Items[i]
-			if gw.Namespace != s.appNS && gw.Namespace != s.istioNS {
+	for _, list := range []client.ObjectList{&istionet.GatewayList{}, &gwapiv1.GatewayList{}} {
+		if err := s.k8s.List(ctx, list); err != nil {
+			continue
+		}
+		items, _ := meta.ExtractList(list)
+		for _, item := range items {
+			gw := item.(client.Object)
+			if gw.GetNamespace() != s.appNS && gw.GetNamespace() != s.istioNS {
 				continue
 			}
 			_ = s.k8s.Delete(ctx, gw)
@@ -267,31 +271,10 @@ func (s *scenario) cleanup() {
 					return nil
 				}
 				if s.stopMgr == nil && err == nil { // no operator: release by hand
-					gw.Finalizers = nil
+					gw.SetFinalizers(nil)
 					_ = s.k8s.Update(ctx, gw)
 				}
-				return fmt.Errorf("gateway %s still present", gw.Name)
-			})
-		}
-	}
-	var apiGWs gwapiv1.GatewayList
-	if err := s.k8s.List(ctx, &apiGWs); err == nil {
-		for i := range apiGWs.Items {
-			gw := &apiGWs.Items[i]
-			if gw.Namespace != s.appNS && gw.Namespace != s.istioNS {
-				continue
-			}
-			_ = s.k8s.Delete(ctx, gw)
-			_ = rig.Eventually(30*time.Second, 100*time.Millisecond, func() error {
-				err := s.k8s.Get(ctx, client.ObjectKeyFromObject(gw), gw)
-				if apierrors.IsNotFound(err) {
-					return nil
-				}
-				if s.stopMgr == nil && err == nil {
-					gw.Finalizers = nil
-					_ = s.k8s.Update(ctx, gw)
-				}
-				return fmt.Errorf("gateway %s still present", gw.Name)
+				return fmt.Errorf("gateway %s still present", gw.GetName())
 			})
 		}
 	}
@@ -470,6 +453,35 @@ func (s *scenario) loadBalancer(gatewayKey string) (elbv2types.LoadBalancer, []e
 	tgs, err := s.elb.DescribeTargetGroups(s.ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{aws.ToString(by["tg"][0].ResourceARN)}})
 	must(s.t, err)
 	return lbs.LoadBalancers[0], ls.Listeners, tgs.TargetGroups[0]
+}
+
+// deleteGateway deletes the scenario's Istio Gateway in the app namespace.
+func (s *scenario) deleteGateway(name string) {
+	s.t.Helper()
+	var gw istionet.Gateway
+	must(s.t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: name}, &gw))
+	must(s.t, s.k8s.Delete(s.ctx, &gw))
+}
+
+// assertIdleReconcile changes the Istio Gateway in a way that leaves its desired AWS state alone
+// (a label), waits for the reconcile that causes, and fails if AWS was called meanwhile.
+func (s *scenario) assertIdleReconcile(name string) {
+	s.t.Helper()
+	before := s.calls.Snapshot()
+	n := reconciles()
+	var gw istionet.Gateway
+	must(s.t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: name}, &gw))
+	gw.Labels = map[string]string{"touched": time.Now().Format("150405.000000")}
+	must(s.t, s.k8s.Update(s.ctx, &gw))
+	must(s.t, rig.Eventually(20*time.Second, 50*time.Millisecond, func() error {
+		if reconciles() <= n {
+			return fmt.Errorf("no reconcile yet")
+		}
+		return nil
+	}))
+	if calls := s.calls.Since(before); len(calls) != 0 {
+		s.t.Fatalf("an idle reconcile called AWS: %v", clients.Format(calls))
+	}
 }
 
 // listener returns the listener on port, or fails the test.

@@ -244,11 +244,10 @@ func TestDeletingAnEnabledGatewayDeletesItsALBBeforeTheGatewayGoes(t *testing.T)
 	s.article("/healthz/ready")
 	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", s.selector, []string{articleHost}, enabled)))
 	s.waitDNS("gw")
-	var gw istionet.Gateway
-	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
-	must(t, s.k8s.Delete(s.ctx, &gw))
+	s.deleteGateway("gw")
 	must(t, rig.Eventually(waitAWS, 100*time.Millisecond, func() error {
-		if err := s.k8s.Get(s.ctx, client.ObjectKeyFromObject(&gw), &gw); err == nil {
+		var gw istionet.Gateway
+		if err := s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw); err == nil {
 			return fmt.Errorf("gateway still there with finalizers %v", gw.Finalizers)
 		}
 		return nil
@@ -308,9 +307,7 @@ func TestAClusterIPGatewayServiceIsRestoredToClusterIPWithoutNodePorts(t *testin
 	if aws.ToInt32(tg.Port) != nodePort(svc, "http2") {
 		t.Fatalf("target group on %d, the allocated nodePort is %d", aws.ToInt32(tg.Port), nodePort(svc, "http2"))
 	}
-	var gw istionet.Gateway
-	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
-	must(t, s.k8s.Delete(s.ctx, &gw))
+	s.deleteGateway("gw")
 	s.waitServiceType(svc, corev1.ServiceTypeClusterIP)
 	for _, p := range svc.Spec.Ports {
 		if p.NodePort != 0 {

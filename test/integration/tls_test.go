@@ -107,18 +107,7 @@ func TestCertificatesAreDiscoveredFromTheGatewayHosts(t *testing.T) {
 	s.eventsWith(s.appNS, "gw", controllers.ReasonCertificateNotFound, "deep.sub.example.com", "app.pending.test", "old.example.net")
 
 	// Nothing changed: a reconcile makes no AWS call at all, ACM included.
-	before := s.calls.Snapshot()
-	n := reconciles()
-	s.updateGateway("gw", func(gw *istionet.Gateway) { gw.Labels = map[string]string{"touched": "1"} })
-	must(t, rig.Eventually(10*time.Second, 50*time.Millisecond, func() error {
-		if reconciles() <= n {
-			return fmt.Errorf("no reconcile yet")
-		}
-		return nil
-	}))
-	if calls := s.calls.Since(before); len(calls) != 0 {
-		t.Fatalf("an idle reconcile called AWS: %v", clients.Format(calls))
-	}
+	s.assertIdleReconcile("gw")
 }
 
 func TestExplicitCertificateARNsAreUsedAndABadOneLeavesTheListenerAlone(t *testing.T) {
@@ -253,9 +242,7 @@ func TestACertificateIsRequestedOnceValidatedThroughRoute53AndAttachedWhenIssued
 	assertRedirect(t, http)
 
 	// Deleting the Gateway deletes the certificate it requested.
-	var gw istionet.Gateway
-	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "gw"}, &gw))
-	must(t, s.k8s.Delete(s.ctx, &gw))
+	s.deleteGateway("gw")
 	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
 		if left := s.requestedCertificates(s.gatewayKey("gw")); len(left) != 0 {
 			return fmt.Errorf("certificates left: %v", left)

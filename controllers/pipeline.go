@@ -127,6 +127,9 @@ type appliedState struct {
 	dns   string
 	// records is the last Route53 sync, nil when unknown (after a restart) or DNS is off.
 	records *dns.Outcome
+	// releasedFrom is the resourceVersion of the Gateway from which the finalizer was released:
+	// the informer cache may still hand that version out, and it needs no second teardown.
+	releasedFrom string
 }
 
 func (p *Pipeline) state(key string) appliedState {
@@ -371,6 +374,9 @@ func (p *Pipeline) desired(ctx context.Context, gw client.Object, owner tags.Own
 // removes the published DNS name and releases the finalizer.
 func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Owner, r Resolver) (ctrl.Result, error) {
 	st := p.state(owner.GatewayKey)
+	if st.releasedFrom != "" && st.releasedFrom == gw.GetResourceVersion() {
+		return ctrl.Result{}, nil // a cached copy from before the release: already done
+	}
 	// Records first: nothing points at an ALB that no longer exists.
 	if annotations.DNSEnabled(gw.GetAnnotations()) {
 		if _, err := p.DNS.Sync(ctx, dns.Desired{Resource: dns.ResourcePrefix + owner.GatewayKey}, st.records); err != nil {
@@ -388,7 +394,9 @@ func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Ow
 		p.Events.Eventf(gw, nil, corev1.EventTypeWarning, ReasonAWSError, "Delete", "%v", err)
 		return ctrl.Result{}, err
 	}
-	p.remember(owner.GatewayKey, nil)
+	// Until the finalizer is released, remember that nothing is left: a retry (a conflict on the
+	// finalizer patch) does not read every hosted zone again.
+	p.remember(owner.GatewayKey, &appliedState{records: &dns.Outcome{}})
 	notes, err := p.TLS.release(ctx, owner, res.Certificates, res.Deleted)
 	p.report(gw, notes)
 	if err != nil {
@@ -400,13 +408,18 @@ func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Ow
 		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonServiceRestored, "RestoreServiceType", "%s", did)
 	}
 	before := gw.DeepCopyObject().(client.Object)
+	releasedFrom := gw.GetResourceVersion()
 	ann := gw.GetAnnotations()
 	delete(ann, annotations.LoadBalancerDNS)
 	gw.SetAnnotations(ann)
 	controllerutil.RemoveFinalizer(gw, Finalizer)
-	if err := p.Client.Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+	switch err := p.Client.Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); {
+	case apierrors.IsConflict(err):
+		return ctrl.Result{Requeue: true}, nil
+	case err != nil && !apierrors.IsNotFound(err):
 		return ctrl.Result{}, fmt.Errorf("releasing finalizer: %w", err)
 	}
+	p.remember(owner.GatewayKey, &appliedState{records: &dns.Outcome{}, releasedFrom: releasedFrom})
 	p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonCleanedUp, "Delete", "AWS resources of %s deleted", owner.GatewayKey)
 	return ctrl.Result{}, nil
 }

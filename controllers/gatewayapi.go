@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,17 +19,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/annotations"
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 )
 
 // Istio's conventions for Gateway API Gateways (automated deployment).
 const (
 	// IstioGatewayController is the controllerName of Istio's GatewayClasses.
 	IstioGatewayController = "istio.io/gateway-controller"
-	// IstioServiceType is the Gateway annotation istiod reads for the type of the Service it
-	// deploys.
-	IstioServiceType = "networking.istio.io/service-type"
 	// GatewayNameLabel is the label istiod puts on the Service and pods of a Gateway.
 	GatewayNameLabel = "gateway.networking.k8s.io/gateway-name"
 	// ConditionLoadBalancerReady is the operator's own condition in a Gateway's status.
@@ -63,55 +59,73 @@ func (r *GatewayAPIReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return r.Pipeline.Reconcile(ctx, &gw, r)
 }
 
-// Resolve implements Resolver: the class must be Istio's; listeners become servers; the Service
+// Gather implements Resolver: the class must be Istio's; listeners become servers; the Service
 // is istiod's (automated deployment) or the one spec.addresses names (manual deployment).
-func (r *GatewayAPIReconciler) Resolve(ctx context.Context, obj client.Object) (*frontend.Frontend, *corev1.Service, error) {
+func (r *GatewayAPIReconciler) Gather(ctx context.Context, obj client.Object) (*frontend.Frontend, error) {
 	gw := obj.(*gwapiv1.Gateway)
-	if err := r.checkClass(ctx, gw); err != nil {
-		return nil, nil, err
-	}
 	fe := &frontend.Frontend{Kind: frontend.KindGatewayAPI, Namespace: gw.Namespace, Name: gw.Name}
 	for _, l := range gw.Spec.Listeners {
 		fe.Servers = append(fe.Servers, server(l))
 	}
-	svc, manual, err := r.service(ctx, gw)
-	if err != nil {
-		return nil, nil, err
-	}
-	if svc == nil {
-		if manual != "" {
-			return nil, nil, userErrorf(ReasonServiceNotFound, "spec.addresses names Service %s, which does not exist", manual)
-		}
-		return nil, nil, &ErrWaiting{Message: fmt.Sprintf("waiting for istiod to deploy Service %s/%s-istio", gw.Namespace, gw.Name)}
-	}
-	fe.Service = types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}
-	if fe.Probe, err = probeOf(ctx, r.Client, svc.Namespace, svc.Spec.Selector); err != nil {
-		return nil, nil, err
-	}
-	if fe.RouteHosts, err = r.routeHosts(ctx, gw); err != nil {
-		return nil, nil, err
+	var err error
+	if fe.Routes, err = r.routeHosts(ctx, gw); err != nil {
+		return nil, err
 	}
 	var nodes corev1.NodeList
 	if err := r.Client.List(ctx, &nodes); err != nil {
-		return nil, nil, fmt.Errorf("listing nodes: %w", err)
+		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
 	fe.Nodes = TargetNodes(nodes.Items)
-	return fe, svc, nil
+	if prob, err := r.checkClass(ctx, gw); err != nil {
+		return nil, err
+	} else if prob != nil {
+		fe.Problems = append(fe.Problems, *prob)
+		return fe, nil
+	}
+	svc, manual, err := r.service(ctx, gw)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case svc == nil && manual != "":
+		fe.Problems = append(fe.Problems, frontend.Problem{Reason: build.ReasonServiceNotFound,
+			Message: fmt.Sprintf("spec.addresses names Service %s, which does not exist", manual)})
+		return fe, nil
+	case svc == nil:
+		fe.Waiting = fmt.Sprintf("waiting for istiod to deploy Service %s/%s-istio", gw.Namespace, gw.Name)
+		return fe, nil
+	case manual != "":
+		describeService(fe, svc, frontend.ServiceOwnerOperator)
+	default:
+		describeService(fe, svc, frontend.ServiceOwnerIstiod)
+		fe.RequestedServiceType = gw.Annotations[frontend.IstioServiceTypeAnnotation]
+	}
+	if fe.Probe, err = probeOf(ctx, r.Client, svc.Namespace, svc.Spec.Selector); err != nil {
+		return nil, err
+	}
+	return fe, nil
 }
 
-func (r *GatewayAPIReconciler) checkClass(ctx context.Context, gw *gwapiv1.Gateway) error {
+// Service implements Resolver: the Service spec.addresses names, or istiod's.
+func (r *GatewayAPIReconciler) Service(ctx context.Context, obj client.Object) (*corev1.Service, error) {
+	svc, _, err := r.service(ctx, obj.(*gwapiv1.Gateway))
+	return svc, err
+}
+
+func (r *GatewayAPIReconciler) checkClass(ctx context.Context, gw *gwapiv1.Gateway) (*frontend.Problem, error) {
 	var gc gwapiv1.GatewayClass
 	err := r.Client.Get(ctx, client.ObjectKey{Name: string(gw.Spec.GatewayClassName)}, &gc)
 	switch {
 	case apierrors.IsNotFound(err):
-		return userErrorf(ReasonInvalidGateway, "GatewayClass %s does not exist", gw.Spec.GatewayClassName)
+		return &frontend.Problem{Reason: build.ReasonInvalidGateway, Message: fmt.Sprintf("GatewayClass %s does not exist", gw.Spec.GatewayClassName)}, nil
 	case err != nil:
-		return err
+		return nil, err
 	case gc.Spec.ControllerName != IstioGatewayController:
-		return userErrorf(ReasonInvalidGateway, "class %s is not an Istio class (its controller is %s, not %s): the operator puts ALBs only in front of Istio gateways",
-			gc.Name, gc.Spec.ControllerName, IstioGatewayController)
+		return &frontend.Problem{Reason: build.ReasonInvalidGateway, Message: fmt.Sprintf(
+			"class %s is not an Istio class (its controller is %s, not %s): the operator puts ALBs only in front of Istio gateways",
+			gc.Name, gc.Spec.ControllerName, IstioGatewayController)}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // server turns a listener into the frontend's server.
@@ -171,7 +185,7 @@ func manualService(gw *gwapiv1.Gateway) (name, namespace string, ok bool) {
 	return "", "", false
 }
 
-func (r *GatewayAPIReconciler) routeHosts(ctx context.Context, gw *gwapiv1.Gateway) ([]string, error) {
+func (r *GatewayAPIReconciler) routeHosts(ctx context.Context, gw *gwapiv1.Gateway) ([]frontend.Route, error) {
 	var routes gwapiv1.HTTPRouteList
 	if err := r.Client.List(ctx, &routes); err != nil {
 		return nil, fmt.Errorf("listing httproutes: %w", err)
@@ -191,78 +205,13 @@ func (r *GatewayAPIReconciler) routeHosts(ctx context.Context, gw *gwapiv1.Gatew
 	return attachedHostnames(gw, routes.Items, nsLabels), nil
 }
 
-// EnsureNodePort implements Resolver. istiod owns the Service of an automated deployment and
-// reverts edits, so the operator asks it through the Gateway annotation it honours and waits;
-// a manually deployed Service is switched as for Istio Gateways.
-func (r *GatewayAPIReconciler) EnsureNodePort(ctx context.Context, obj client.Object, svc *corev1.Service) (string, error) {
-	gw := obj.(*gwapiv1.Gateway)
-	if _, _, ok := manualService(gw); ok {
-		changed, err := ensureNodePort(ctx, r.Client, svc)
-		if err != nil || !changed {
-			return "", err
-		}
-		return fmt.Sprintf("Service %s/%s switched to NodePort for the ALB", svc.Namespace, svc.Name), nil
-	}
-	asked := ""
-	switch v, has := gw.Annotations[IstioServiceType]; {
-	case !has:
-		before := gw.DeepCopy()
-		if gw.Annotations == nil {
-			gw.Annotations = map[string]string{}
-		}
-		gw.Annotations[IstioServiceType] = string(corev1.ServiceTypeNodePort)
-		gw.Annotations[addedServiceType] = "true"
-		if err := r.Client.Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			return "", fmt.Errorf("annotating %s: %w", IstioServiceType, err)
-		}
-		asked = fmt.Sprintf("set %s=NodePort on the Gateway for istiod; ", IstioServiceType)
-	case v != string(corev1.ServiceTypeNodePort):
-		return "", userErrorf(ReasonInvalidGateway, "annotation %s=%q: the ALB needs the gateway Service to be NodePort; remove the annotation or set it to NodePort", IstioServiceType, v)
-	}
-	if svc.Spec.Type != corev1.ServiceTypeNodePort {
-		return "", &ErrWaiting{Message: fmt.Sprintf("%swaiting for istiod to make Service %s/%s NodePort (it is %s)", asked, svc.Namespace, svc.Name, svc.Spec.Type)}
-	}
-	return "", nil
-}
-
-// Release implements Resolver: the service-type annotation goes if the operator added it (istiod
-// then restores the Service); a manually deployed Service gets its type back.
-func (r *GatewayAPIReconciler) Release(ctx context.Context, obj client.Object) (string, error) {
-	gw := obj.(*gwapiv1.Gateway)
-	if name, ns, ok := manualService(gw); ok {
-		svc := &corev1.Service{}
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil {
-			return "", client.IgnoreNotFound(err)
-		}
-		return restore(ctx, r.Client, svc)
-	}
-	if gw.Annotations[addedServiceType] != "true" {
-		return "", nil
-	}
-	before := gw.DeepCopy()
-	delete(gw.Annotations, IstioServiceType)
-	delete(gw.Annotations, addedServiceType)
-	if err := r.Client.Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return "", fmt.Errorf("removing %s: %w", IstioServiceType, err)
-	}
-	return fmt.Sprintf("removed %s from the Gateway; istiod restores its Service's type", IstioServiceType), nil
-}
-
 // WriteStatus implements StatusWriter: the operator's own condition, beside istiod's.
-func (r *GatewayAPIReconciler) WriteStatus(ctx context.Context, obj client.Object, dnsName string, failure error) error {
+func (r *GatewayAPIReconciler) WriteStatus(ctx context.Context, obj client.Object, st Status) error {
 	gw := obj.(*gwapiv1.Gateway)
-	cond := metav1.Condition{Type: ConditionLoadBalancerReady, Status: metav1.ConditionTrue, Reason: ReasonLoadBalancerReady,
-		Message: "ALB " + dnsName, ObservedGeneration: gw.Generation}
-	if failure != nil {
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonAWSError, failure.Error()
-		var ue *UserError
-		var wait *ErrWaiting
-		switch {
-		case errors.As(failure, &ue):
-			cond.Reason = ue.Reason
-		case errors.As(failure, &wait):
-			cond.Reason = ReasonWaiting
-		}
+	cond := metav1.Condition{Type: ConditionLoadBalancerReady, Status: metav1.ConditionFalse, Reason: st.Reason,
+		Message: st.Message, ObservedGeneration: gw.Generation}
+	if st.Ready {
+		cond.Status = metav1.ConditionTrue
 	}
 	before := gw.DeepCopy()
 	if !meta.SetStatusCondition(&gw.Status.Conditions, cond) {

@@ -7,6 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 )
 
 // parentIs reports whether a route's parentRef names the Gateway.
@@ -83,13 +85,14 @@ func intersect(listener *gwapiv1.Hostname, route gwapiv1.Hostname) (string, bool
 // parentRef naming it (narrowed by sectionName and port), on every HTTP or HTTPS listener that
 // admits the route, the intersection of the route's hostnames with the listener's. nsLabels are
 // the labels of each namespace (for allowedRoutes selectors).
-func attachedHostnames(gw *gwapiv1.Gateway, routes []gwapiv1.HTTPRoute, nsLabels map[string]map[string]string) []string {
-	var out []string
+func attachedHostnames(gw *gwapiv1.Gateway, routes []gwapiv1.HTTPRoute, nsLabels map[string]map[string]string) []frontend.Route {
+	var out []frontend.Route
 	for i := range routes {
 		rt := &routes[i]
 		if !rt.DeletionTimestamp.IsZero() {
 			continue
 		}
+		r := frontend.Route{Source: "HTTPRoute " + rt.Namespace + "/" + rt.Name}
 		for _, ref := range rt.Spec.ParentRefs {
 			if !parentIs(ref, rt.Namespace, gw) {
 				continue
@@ -105,13 +108,17 @@ func attachedHostnames(gw *gwapiv1.Gateway, routes []gwapiv1.HTTPRoute, nsLabels
 					continue
 				}
 				for _, h := range rt.Spec.Hostnames {
-					if name, ok := intersect(l.Hostname, h); ok && !slices.Contains(out, name) {
-						out = append(out, name)
+					if name, ok := intersect(l.Hostname, h); ok && !slices.Contains(r.Hosts, name) {
+						r.Hosts = append(r.Hosts, name)
 					}
 				}
 			}
 		}
+		if len(r.Hosts) > 0 {
+			slices.Sort(r.Hosts)
+			out = append(out, r)
+		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b frontend.Route) int { return strings.Compare(a.Source, b.Source) })
 	return out
 }

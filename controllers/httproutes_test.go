@@ -29,14 +29,14 @@ func TestAttachedHostnamesFollowTheGatewayAPIRules(t *testing.T) {
 	toGW := gwapiv1.ParentReference{Name: "gateway", Namespace: ptr.To(gwapiv1.Namespace("istio-ingress"))}
 	toHTTP := toGW
 	toHTTP.SectionName = ptr.To(gwapiv1.SectionName("http"))
-	got := attachedHostnames(gw, []gwapiv1.HTTPRoute{
+	got := allHosts(attachedHostnames(gw, []gwapiv1.HTTPRoute{
 		route("default", toGW, "httpbin.example.com"),                                      // http (All) admits it; team's selector does not match default
 		route("default", toGW, "other.example.net"),                                        // outside *.example.com; team does not admit default
 		route("teams", toHTTP, "*.example.com", "a.b.example.com"),                         // wildcard equal to the listener's, and a deeper name
 		route("teams", toGW, "team.example.io"),                                            // only the team listener (selector) admits it
 		route("default", gwapiv1.ParentReference{Name: "gateway"}, "wrong-ns.example.com"), // parent defaults to default/gateway
 		route("istio-ingress", toGW, "same.example.org"),                                   // same namespace
-	}, map[string]map[string]string{"teams": {"gateway-access": "yes"}, "default": {}})
+	}, map[string]map[string]string{"teams": {"gateway-access": "yes"}, "default": {}}))
 	want := []string{"*.example.com", "a.b.example.com", "httpbin.example.com", "same.example.org", "team.example.io"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("attachedHostnames = %v, want %v", got, want)

@@ -9,7 +9,6 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,8 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/annotations"
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 )
 
 // IstioGatewayReconciler reconciles networking.istio.io/v1 Gateways.
@@ -42,34 +41,12 @@ func (r *IstioGatewayReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	return r.Pipeline.Reconcile(ctx, &gw, r)
 }
 
-// Resolve implements Resolver: the Service whose selector picks only the gateway's pods, the
-// readiness probe of the gateway Deployment, the servers and the target nodes.
-func (r *IstioGatewayReconciler) Resolve(ctx context.Context, obj client.Object) (*frontend.Frontend, *corev1.Service, error) {
+// Gather implements Resolver: the Service whose selector picks only the gateway's pods, the
+// readiness probe of the gateway Deployment, the servers, the bound VirtualServices and the
+// target nodes. What the user must fix becomes a problem of the frontend.
+func (r *IstioGatewayReconciler) Gather(ctx context.Context, obj client.Object) (*frontend.Frontend, error) {
 	gw := obj.(*istionet.Gateway)
-	selector := gw.Spec.GetSelector()
-	if len(selector) == 0 {
-		return nil, nil, userErrorf(ReasonInvalidGateway, "spec.selector is empty: the Gateway selects no gateway pods")
-	}
-	svcs, err := r.servicesFor(ctx, selector)
-	if err != nil {
-		return nil, nil, err
-	}
-	switch len(svcs) {
-	case 0:
-		return nil, nil, userErrorf(ReasonServiceNotFound, "no Service selects the gateway pods of selector %s", formatLabels(selector))
-	case 1:
-	default:
-		var names []string
-		for _, s := range svcs {
-			names = append(names, s.Namespace+"/"+s.Name)
-		}
-		return nil, nil, userErrorf(ReasonAmbiguousService, "selector %s matches several Services (%s)", formatLabels(selector), strings.Join(names, ", "))
-	}
-	svc := svcs[0]
-	fe := &frontend.Frontend{
-		Kind: frontend.KindIstio, Namespace: gw.Namespace, Name: gw.Name,
-		Service: types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name},
-	}
+	fe := &frontend.Frontend{Kind: frontend.KindIstio, Namespace: gw.Namespace, Name: gw.Name}
 	for _, s := range gw.Spec.GetServers() {
 		if s.GetPort() == nil {
 			continue
@@ -86,44 +63,49 @@ func (r *IstioGatewayReconciler) Resolve(ctx context.Context, obj client.Object)
 	}
 	var vss istionet.VirtualServiceList
 	if err := r.Client.List(ctx, &vss); err != nil {
-		return nil, nil, fmt.Errorf("listing virtualservices: %w", err)
+		return nil, fmt.Errorf("listing virtualservices: %w", err)
 	}
-	fe.RouteHosts = routeHosts(gw, vss.Items)
-	if fe.Probe, err = probeOf(ctx, r.Client, svc.Namespace, selector); err != nil {
-		return nil, nil, err
-	}
+	fe.Routes = routeHosts(gw, vss.Items)
 	var nodes corev1.NodeList
 	if err := r.Client.List(ctx, &nodes); err != nil {
-		return nil, nil, fmt.Errorf("listing nodes: %w", err)
+		return nil, fmt.Errorf("listing nodes: %w", err)
 	}
 	fe.Nodes = TargetNodes(nodes.Items)
-	return fe, svc, nil
+
+	selector := gw.Spec.GetSelector()
+	if len(selector) == 0 {
+		fe.Problems = append(fe.Problems, frontend.Problem{Reason: build.ReasonInvalidGateway, Message: "spec.selector is empty: the Gateway selects no gateway pods"})
+		return fe, nil
+	}
+	svcs, err := r.servicesFor(ctx, selector)
+	if err != nil {
+		return nil, err
+	}
+	switch len(svcs) {
+	case 0:
+		fe.Problems = append(fe.Problems, frontend.Problem{Reason: build.ReasonServiceNotFound,
+			Message: fmt.Sprintf("no Service selects the gateway pods of selector %s", formatLabels(selector))})
+		return fe, nil
+	case 1:
+	default:
+		var names []string
+		for _, s := range svcs {
+			names = append(names, s.Namespace+"/"+s.Name)
+		}
+		fe.Problems = append(fe.Problems, frontend.Problem{Reason: build.ReasonAmbiguousService,
+			Message: fmt.Sprintf("selector %s matches several Services (%s)", formatLabels(selector), strings.Join(names, ", "))})
+		return fe, nil
+	}
+	svc := svcs[0]
+	describeService(fe, svc, frontend.ServiceOwnerOperator)
+	if fe.Probe, err = probeOf(ctx, r.Client, svc.Namespace, selector); err != nil {
+		return nil, err
+	}
+	return fe, nil
 }
 
-// EnsureNodePort implements Resolver: the operator switches the Service itself.
-func (r *IstioGatewayReconciler) EnsureNodePort(ctx context.Context, _ client.Object, svc *corev1.Service) (string, error) {
-	changed, err := ensureNodePort(ctx, r.Client, svc)
-	if err != nil || !changed {
-		return "", err
-	}
-	return fmt.Sprintf("Service %s/%s switched to NodePort for the ALB", svc.Namespace, svc.Name), nil
-}
-
-// Release implements Resolver: the Service gets its original type back unless another enabled
-// Gateway selects it.
-func (r *IstioGatewayReconciler) Release(ctx context.Context, obj client.Object) (string, error) {
-	svc, err := r.service(ctx, obj)
-	if err != nil || svc == nil {
-		return "", err
-	}
-	others, err := r.OtherUsers(ctx, obj, svc)
-	if err != nil || len(others) > 0 {
-		return "", err
-	}
-	return restore(ctx, r.Client, svc)
-}
-
-func (r *IstioGatewayReconciler) service(ctx context.Context, obj client.Object) (*corev1.Service, error) {
+// Service implements Resolver: the one Service whose selector picks the gateway's pods.
+func (r *IstioGatewayReconciler) Service(ctx context.Context, obj client.Object) (*corev1.Service, error) {
 	gw := obj.(*istionet.Gateway)
 	if len(gw.Spec.GetSelector()) == 0 {
 		return nil, nil
@@ -133,24 +115,6 @@ func (r *IstioGatewayReconciler) service(ctx context.Context, obj client.Object)
 		return nil, err
 	}
 	return svcs[0], nil
-}
-
-// OtherUsers names the other enabled Istio Gateways whose selector picks svc's pods.
-func (r *IstioGatewayReconciler) OtherUsers(ctx context.Context, obj client.Object, svc *corev1.Service) ([]string, error) {
-	var list istionet.GatewayList
-	if err := r.Client.List(ctx, &list); err != nil {
-		return nil, fmt.Errorf("listing gateways: %w", err)
-	}
-	var out []string
-	for _, gw := range list.Items {
-		if gw.UID == obj.GetUID() || !gw.DeletionTimestamp.IsZero() || !annotations.IsEnabled(gw.Annotations) {
-			continue
-		}
-		if selects(svc, gw.Spec.GetSelector()) {
-			out = append(out, gw.Namespace+"/"+gw.Name)
-		}
-	}
-	return out, nil
 }
 
 // selects reports whether the Service's pods are all gateway pods: every label of the Gateway's

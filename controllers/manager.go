@@ -51,6 +51,10 @@ type Options struct {
 	AWSCalls *clients.Recorder
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
+	// UserErrorRetry is the first delay before a Gateway with a user error is looked at again;
+	// it doubles up to MaxUserErrorRetry (defaults 30s and 5m).
+	UserErrorRetry    time.Duration
+	MaxUserErrorRetry time.Duration
 }
 
 // BindFlags registers the flags.
@@ -84,6 +88,12 @@ func (o *Options) Complete() error {
 	}
 	if o.DefaultSSLPolicy == "" {
 		o.DefaultSSLPolicy = elbv2.DefaultSSLPolicy
+	}
+	if o.UserErrorRetry <= 0 {
+		o.UserErrorRetry = 30 * time.Second
+	}
+	if o.MaxUserErrorRetry < o.UserErrorRetry {
+		o.MaxUserErrorRetry = max(5*time.Minute, o.UserErrorRetry)
 	}
 	if o.SyncPeriod <= 0 {
 		return fmt.Errorf("--sync-period must be positive, got %s", o.SyncPeriod)
@@ -154,10 +164,11 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 			Zones:            zones,
 			DefaultSSLPolicy: o.DefaultSSLPolicy,
 		},
-		DNS:         &dns.Syncer{Zones: zones, OwnerID: o.DNSOwnerID},
-		ClusterName: o.ClusterName,
-		Region:      aws.Config.Region,
-		SyncPeriod:  o.SyncPeriod,
+		DNS:            &dns.Syncer{Zones: zones, OwnerID: o.DNSOwnerID},
+		ClusterName:    o.ClusterName,
+		Region:         aws.Config.Region,
+		SyncPeriod:     o.SyncPeriod,
+		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry,
 	}
 	istio := &IstioGatewayReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace}
 	if err := istio.SetupWithManager(mgr); err != nil {

@@ -6,7 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 )
 
 // excludeFromLB is the well-known label that keeps a node out of external load balancers.

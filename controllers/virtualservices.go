@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 )
 
 // bindsTo reports whether the VirtualService names the Gateway in spec.gateways ("<ns>/<name>",
@@ -27,23 +29,28 @@ func bindsTo(vs *istionet.VirtualService, gw *istionet.Gateway) bool {
 // namespace ns only, "./host" those of the Gateway's namespace, "*/host" or "host" any; "*"
 // matches every host and "*.example.com" every host below example.com). Hosts of exact server
 // names are the servers' own; short names and "*" are not DNS names and are skipped.
-func routeHosts(gw *istionet.Gateway, vss []*istionet.VirtualService) []string {
-	var out []string
+func routeHosts(gw *istionet.Gateway, vss []*istionet.VirtualService) []frontend.Route {
+	var out []frontend.Route
 	for _, vs := range vss {
 		if !vs.DeletionTimestamp.IsZero() || !bindsTo(vs, gw) {
 			continue
 		}
+		r := frontend.Route{Source: "VirtualService " + vs.Namespace + "/" + vs.Name}
 		for _, h := range vs.Spec.GetHosts() {
 			h = strings.ToLower(h)
-			if h == "*" || !strings.Contains(h, ".") || slices.Contains(out, h) {
+			if h == "*" || !strings.Contains(h, ".") || slices.Contains(r.Hosts, h) {
 				continue
 			}
 			if acceptsFromWildcard(gw, vs.Namespace, h) {
-				out = append(out, h)
+				r.Hosts = append(r.Hosts, h)
 			}
 		}
+		if len(r.Hosts) > 0 {
+			slices.Sort(r.Hosts)
+			out = append(out, r)
+		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b frontend.Route) int { return strings.Compare(a.Source, b.Source) })
 	return out
 }
 

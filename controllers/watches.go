@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
 )
 
 // gatewaysWhere maps a watched object to the Gateways of one kind (list is that kind's list

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 )
 
 // Defaults of the derived health check, matching Istio's gateway readiness probe.

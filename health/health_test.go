@@ -5,7 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 )
 
 func ptr[T any](v T) *T { return &v }

@@ -19,6 +19,7 @@ import (
 	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
 
@@ -56,12 +57,12 @@ type Catalog struct {
 
 	mu        sync.Mutex
 	listedAt  time.Time
-	issued    []Certificate
+	issued    []model.Certificate
 	described map[string]described
 }
 
 type described struct {
-	cert Certificate
+	cert model.Certificate
 	at   time.Time
 }
 
@@ -74,7 +75,7 @@ func (c *Catalog) now() time.Time {
 
 // Issued returns the ISSUED certificates of the account, listed at most once per TTL. A
 // certificate whose listing does not carry all its names is described once (and cached).
-func (c *Catalog) Issued(ctx context.Context) ([]Certificate, error) {
+func (c *Catalog) Issued(ctx context.Context) ([]model.Certificate, error) {
 	c.mu.Lock()
 	if !c.listedAt.IsZero() && c.now().Sub(c.listedAt) < c.TTL {
 		defer c.mu.Unlock()
@@ -82,7 +83,7 @@ func (c *Catalog) Issued(ctx context.Context) ([]Certificate, error) {
 	}
 	c.mu.Unlock()
 
-	var out []Certificate
+	var out []model.Certificate
 	p := acm.NewListCertificatesPaginator(c.API, &acm.ListCertificatesInput{
 		CertificateStatuses: []acmtypes.CertificateStatus{acmtypes.CertificateStatusIssued},
 		Includes:            &acmtypes.Filters{KeyTypes: albKeyTypes},
@@ -93,7 +94,7 @@ func (c *Catalog) Issued(ctx context.Context) ([]Certificate, error) {
 			return nil, fmt.Errorf("ListCertificates: %w", err)
 		}
 		for _, s := range page.CertificateSummaryList {
-			cert := Certificate{ARN: aws.ToString(s.CertificateArn), Domain: aws.ToString(s.DomainName), Status: string(s.Status), NotAfter: aws.ToTime(s.NotAfter)}
+			cert := model.Certificate{ARN: aws.ToString(s.CertificateArn), Domain: aws.ToString(s.DomainName), Status: string(s.Status), NotAfter: aws.ToTime(s.NotAfter)}
 			cert.Names = names(cert.Domain, s.SubjectAlternativeNameSummaries)
 			if len(s.SubjectAlternativeNameSummaries) == 0 || aws.ToBool(s.HasAdditionalSubjectAlternativeNames) || cert.Status == "" {
 				// The listing is incomplete (or the endpoint does not fill it in): describe,
@@ -114,15 +115,15 @@ func (c *Catalog) Issued(ctx context.Context) ([]Certificate, error) {
 }
 
 // Describe returns one certificate, described at most once per TTL.
-func (c *Catalog) Describe(ctx context.Context, arn string) (Certificate, error) {
+func (c *Catalog) Describe(ctx context.Context, arn string) (model.Certificate, error) {
 	return c.describe(ctx, arn, false)
 }
 
 // DescribeNow describes a certificate without the cache (a pending certificate's status).
-func (c *Catalog) DescribeNow(ctx context.Context, arn string) (Certificate, error) {
+func (c *Catalog) DescribeNow(ctx context.Context, arn string) (model.Certificate, error) {
 	out, err := c.API.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
 	if err != nil {
-		return Certificate{}, fmt.Errorf("DescribeCertificate %s: %w", arn, err)
+		return model.Certificate{}, fmt.Errorf("DescribeCertificate %s: %w", arn, err)
 	}
 	cert := fromDetail(out.Certificate)
 	c.mu.Lock()
@@ -144,7 +145,7 @@ func (c *Catalog) DescribeNow(ctx context.Context, arn string) (Certificate, err
 	return cert, nil
 }
 
-func (c *Catalog) describe(ctx context.Context, arn string, namesOnly bool) (Certificate, error) {
+func (c *Catalog) describe(ctx context.Context, arn string, namesOnly bool) (model.Certificate, error) {
 	c.mu.Lock()
 	d, ok := c.described[arn]
 	c.mu.Unlock()
@@ -159,18 +160,18 @@ func IsNotFound(err error) bool {
 	return clients.ErrorCode(err) == "ResourceNotFoundException"
 }
 
-func fromDetail(d *acmtypes.CertificateDetail) Certificate {
+func fromDetail(d *acmtypes.CertificateDetail) model.Certificate {
 	if d == nil {
-		return Certificate{}
+		return model.Certificate{}
 	}
-	c := Certificate{
+	c := model.Certificate{
 		ARN: aws.ToString(d.CertificateArn), Domain: aws.ToString(d.DomainName),
 		Status: string(d.Status), NotAfter: aws.ToTime(d.NotAfter), InUseBy: d.InUseBy,
 	}
 	c.Names = names(c.Domain, d.SubjectAlternativeNames)
 	for _, v := range d.DomainValidationOptions {
 		if r := v.ResourceRecord; r != nil {
-			c.Validation = append(c.Validation, Record{Name: aws.ToString(r.Name), Type: string(r.Type), Value: aws.ToString(r.Value)})
+			c.Validation = append(c.Validation, model.Record{Name: aws.ToString(r.Name), Type: string(r.Type), Value: aws.ToString(r.Value)})
 		}
 	}
 	return c
@@ -198,41 +199,25 @@ type Requests struct {
 	Owner   tags.Owner
 }
 
-// Ensure returns, for each host, the certificate the operator requested for it (mine, as
-// returned by Mine), requesting the missing ones. It never waits: a new certificate comes back
-// PENDING_VALIDATION, with the validation records ACM asks for once it has computed them.
-func (r *Requests) Ensure(ctx context.Context, hosts []string, mine []Certificate) (map[string]Certificate, error) {
-	out := map[string]Certificate{}
-	for _, h := range hosts {
-		for _, c := range mine {
-			// An issued or pending one wins over a failed one for the same name.
-			if prev, ok := out[h]; c.Domain == h && (!ok || prev.Status != StatusIssued && prev.Status != StatusPending) {
-				out[h] = c
-			}
-		}
-		if _, ok := out[h]; ok {
-			continue
-		}
-		req, err := r.API.RequestCertificate(ctx, &acm.RequestCertificateInput{
-			DomainName:       aws.String(h),
-			ValidationMethod: acmtypes.ValidationMethodDns,
-			IdempotencyToken: aws.String(token(r.Owner, h)),
-			Tags:             acmTags(r.Owner.For(ResourceCertificate, nil)),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("RequestCertificate %s: %w", h, err)
-		}
-		c, err := r.Catalog.DescribeNow(ctx, aws.ToString(req.CertificateArn))
-		if err != nil {
-			return nil, err
-		}
-		out[h] = c
+// Request asks ACM for a DNS-validated certificate for host, tagged for the owner. It never
+// waits: the certificate comes back PENDING_VALIDATION, with the validation records once ACM has
+// computed them. The idempotency token derived from the owner and the host makes a retry return
+// the same certificate.
+func (r *Requests) Request(ctx context.Context, host string) (model.Certificate, error) {
+	req, err := r.API.RequestCertificate(ctx, &acm.RequestCertificateInput{
+		DomainName:       aws.String(host),
+		ValidationMethod: acmtypes.ValidationMethodDns,
+		IdempotencyToken: aws.String(token(r.Owner, host)),
+		Tags:             acmTags(r.Owner.For(ResourceCertificate, nil)),
+	})
+	if err != nil {
+		return model.Certificate{}, fmt.Errorf("RequestCertificate %s: %w", host, err)
 	}
-	return out, nil
+	return r.Catalog.DescribeNow(ctx, aws.ToString(req.CertificateArn))
 }
 
 // Mine describes the certificates requested for this gateway (fresh, not cached).
-func (r *Requests) Mine(ctx context.Context) ([]Certificate, error) {
+func (r *Requests) Mine(ctx context.Context) ([]model.Certificate, error) {
 	found, err := tags.Find(ctx, r.Tagging, r.Owner, ResourceType)
 	if err != nil {
 		return nil, err
@@ -245,8 +230,8 @@ func (r *Requests) Mine(ctx context.Context) ([]Certificate, error) {
 }
 
 // Describe describes certificates (fresh, not cached), skipping those that no longer exist.
-func (r *Requests) Describe(ctx context.Context, arns []string) ([]Certificate, error) {
-	var out []Certificate
+func (r *Requests) Describe(ctx context.Context, arns []string) ([]model.Certificate, error) {
+	var out []model.Certificate
 	for _, arn := range arns {
 		c, err := r.Catalog.DescribeNow(ctx, arn)
 		if IsNotFound(err) {

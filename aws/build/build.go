@@ -8,10 +8,10 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/annotations"
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/health"
 )
 

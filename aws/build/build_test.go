@@ -10,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/annotations"
-	"github.com/istio-alb-operator/istio-alb-operator/controllers/frontend"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

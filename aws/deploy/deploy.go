@@ -1,6 +1,7 @@
 // Package deploy applies one gateway's desired stack to AWS: it finds the gateway's resources by
-// their ownership tags (one tagging-API call), applies security groups, target groups, the load
-// balancer, listeners and targets in dependency order, then deletes orphans in reverse order.
+// their ownership tags (one tagging-API call), applies security groups, target groups with their
+// targets, the load balancer and its listeners in dependency order, then deletes orphans in
+// reverse order.
 package deploy
 
 import (
@@ -101,6 +102,12 @@ func (d *Deployer) Apply(ctx context.Context, owner tags.Owner, stack *model.Sta
 	if err != nil {
 		return res, err
 	}
+	// Targets before the load balancer: its listeners forward to groups that already have them.
+	for _, tg := range stack.TargetGroups {
+		if err := elb.EnsureTargets(ctx, tgARNs[tg.ResourceID], tg.Targets, tgCreated[tg.ResourceID]); err != nil {
+			return res, err
+		}
+	}
 	lb, lbCreated, lbOrphans, err := elb.EnsureLoadBalancer(ctx, stack.LoadBalancer, sgID, stack.Tags, lbs)
 	if err != nil {
 		return res, err
@@ -108,11 +115,6 @@ func (d *Deployer) Apply(ctx context.Context, owner tags.Owner, stack *model.Sta
 	res.LoadBalancer = lb
 	if err := elb.EnsureListeners(ctx, lb.ARN, stack.Listeners, tgARNs, stack.Tags, lbCreated); err != nil {
 		return res, err
-	}
-	for _, tg := range stack.TargetGroups {
-		if err := elb.EnsureTargets(ctx, tgARNs[tg.ResourceID], tg.Targets, tgCreated[tg.ResourceID]); err != nil {
-			return res, err
-		}
 	}
 	// Orphans last, in reverse dependency order: load balancers (and their listeners), then the
 	// target groups they forwarded to.

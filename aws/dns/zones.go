@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 )
 
 // API is the subset of the Route53 client the operator uses; *route53.Client satisfies it.
@@ -119,16 +121,9 @@ func ZoneFor(zones []Zone, name string, private bool) (Zone, bool) {
 
 const changeComment = "istio-alb-operator"
 
-// Record is a plain resource record (name, type, one value).
-type Record struct {
-	Name  string
-	Type  string
-	Value string
-}
-
 // Upsert writes records into the public zones that own them, one ChangeResourceRecordSets call
 // per zone. It returns the names no public zone owns.
-func (z *Zones) Upsert(ctx context.Context, records []Record, ttl int64) (unowned []string, err error) {
+func (z *Zones) Upsert(ctx context.Context, records []model.Record, ttl int64) (unowned []string, err error) {
 	zones, err := z.List(ctx)
 	if err != nil {
 		return nil, err

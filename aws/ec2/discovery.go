@@ -2,9 +2,7 @@ package ec2
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 )
 
 // Role tags on subnets, as the AWS Load Balancer Controller and EKS use them.
@@ -35,7 +35,7 @@ type Discoverer struct {
 
 	mu        sync.Mutex
 	nodeCache map[string]cached[NodeNetwork]
-	subnetsBy map[string]cached[[]string]
+	subnetsBy map[string]cached[[]model.Subnet]
 }
 
 type cached[T any] struct {
@@ -43,14 +43,12 @@ type cached[T any] struct {
 	at    time.Time
 }
 
-// ErrNoUsableNetwork is wrapped by Subnets when the VPC has no subnets an ALB can use (named
-// subnets missing, or fewer than two zones): something the user fixes, not a passing failure.
-var ErrNoUsableNetwork = errors.New("no usable subnets")
-
-// NodeNetwork is what the nodes' instances tell: their VPC and the node security group.
+// NodeNetwork is what the nodes' instances tell: their VPC, the node security group and the
+// account that owns them.
 type NodeNetwork struct {
 	VPCID           string
 	SecurityGroupID string
+	AccountID       string
 }
 
 func (d *Discoverer) now() time.Time {
@@ -86,6 +84,9 @@ func (d *Discoverer) NodeNetwork(ctx context.Context, instanceIDs []string) (Nod
 	common := map[string]int{}
 	n := 0
 	for _, r := range out.Reservations {
+		if nn.AccountID == "" {
+			nn.AccountID = aws.ToString(r.OwnerId)
+		}
 		for _, inst := range r.Instances {
 			n++
 			if d.VPCID == "" && nn.VPCID == "" {
@@ -142,10 +143,11 @@ func (d *Discoverer) NodeNetwork(ctx context.Context, instanceIDs []string) (Nod
 	return nn, nil
 }
 
-// Subnets returns one subnet per availability zone for an ALB of the given scheme: the named
-// subnets (ids or Name tags) when given, else those tagged with the scheme's role tag in the VPC
-// and tagged for this cluster or for no cluster.
-func (d *Discoverer) Subnets(ctx context.Context, vpcID, scheme string, named []string) ([]string, error) {
+// Subnets returns the candidate subnets for an ALB of the given scheme: the named subnets (ids
+// or Name tags) that exist in the VPC when names are given, else those tagged with the scheme's
+// role tag in the VPC and tagged for this cluster or for no cluster. Choosing among them (one
+// per zone, at least two zones) and reporting what is missing is the planner's job.
+func (d *Discoverer) Subnets(ctx context.Context, vpcID, scheme string, named []string) ([]model.Subnet, error) {
 	key := vpcID + "|" + scheme + "|" + strings.Join(named, ",")
 	d.mu.Lock()
 	if c, ok := d.subnetsBy[key]; ok && d.fresh(c.at) {
@@ -187,9 +189,6 @@ func (d *Discoverer) Subnets(ctx context.Context, vpcID, scheme string, named []
 				return nil, err
 			}
 		}
-		if missing := missingSubnets(named, found); len(missing) > 0 {
-			return nil, fmt.Errorf("%w: subnets %v not found in VPC %s", ErrNoUsableNetwork, missing, vpcID)
-		}
 	default:
 		role := RoleELB
 		if scheme == "internal" {
@@ -200,22 +199,24 @@ func (d *Discoverer) Subnets(ctx context.Context, vpcID, scheme string, named []
 		}
 		found = forCluster(found, d.ClusterName)
 	}
-	byZone := map[string]string{}
+	var out []model.Subnet
 	for _, s := range found {
-		zone, id := aws.ToString(s.AvailabilityZone), aws.ToString(s.SubnetId)
-		if cur, ok := byZone[zone]; !ok || id < cur {
-			byZone[zone] = id
+		sn := model.Subnet{ID: aws.ToString(s.SubnetId), Zone: aws.ToString(s.AvailabilityZone)}
+		for _, t := range s.Tags {
+			if aws.ToString(t.Key) == "Name" {
+				sn.Name = aws.ToString(t.Value)
+			}
+		}
+		if !slices.ContainsFunc(out, func(o model.Subnet) bool { return o.ID == sn.ID }) {
+			out = append(out, sn)
 		}
 	}
-	out := slices.Sorted(maps.Values(byZone))
-	if len(out) < 2 {
-		return nil, fmt.Errorf("%w: an ALB needs subnets in at least two availability zones, VPC %s has %d for scheme %s", ErrNoUsableNetwork, vpcID, len(out), scheme)
-	}
+	slices.SortFunc(out, func(a, b model.Subnet) int { return strings.Compare(a.ID, b.ID) })
 	d.mu.Lock()
 	if d.subnetsBy == nil {
-		d.subnetsBy = map[string]cached[[]string]{}
+		d.subnetsBy = map[string]cached[[]model.Subnet]{}
 	}
-	d.subnetsBy[key] = cached[[]string]{out, d.now()}
+	d.subnetsBy[key] = cached[[]model.Subnet]{out, d.now()}
 	d.mu.Unlock()
 	return out, nil
 }
@@ -245,25 +246,6 @@ func forCluster(subnets []ec2types.Subnet, cluster string) []ec2types.Subnet {
 		}
 	}
 	return out
-}
-
-func missingSubnets(named []string, found []ec2types.Subnet) []string {
-	have := map[string]bool{}
-	for _, s := range found {
-		have[aws.ToString(s.SubnetId)] = true
-		for _, t := range s.Tags {
-			if aws.ToString(t.Key) == "Name" {
-				have[aws.ToString(t.Value)] = true
-			}
-		}
-	}
-	var missing []string
-	for _, n := range named {
-		if !have[n] {
-			missing = append(missing, n)
-		}
-	}
-	return missing
 }
 
 func hasTag(ts []ec2types.Tag, key string) bool {

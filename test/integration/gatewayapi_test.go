@@ -17,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/controllers"
 	"github.com/istio-alb-operator/istio-alb-operator/test/fixtures"
 	"github.com/istio-alb-operator/istio-alb-operator/test/rig"
@@ -60,8 +62,8 @@ func TestTheSeedsGatewayAPIExampleGetsAnALBRecordsAndAStatusCondition(t *testing
 
 	// istiod's Service became NodePort through the annotation, and the target group's health
 	// check is on its status port's nodePort.
-	if gw.Annotations[controllers.IstioServiceType] != "NodePort" {
-		t.Fatalf("annotation %s = %q, want NodePort", controllers.IstioServiceType, gw.Annotations[controllers.IstioServiceType])
+	if gw.Annotations[frontend.IstioServiceTypeAnnotation] != "NodePort" {
+		t.Fatalf("annotation %s = %q, want NodePort", frontend.IstioServiceTypeAnnotation, gw.Annotations[frontend.IstioServiceTypeAnnotation])
 	}
 	var svc corev1.Service
 	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: gwNS, Name: "gateway-istio"}, &svc))
@@ -135,7 +137,7 @@ func TestTheServiceTypeAnnotationIsRemovedOnTeardownOnlyWhenTheOperatorAddedIt(t
 	s := newScenario(t, scenarioOptions{istiod: true})
 	listener := fixtures.HTTPListener("http", 80, "", gwapiv1.NamespacesFromSame)
 	must(t, s.k8s.Create(s.ctx, fixtures.GatewayAPIGateway(s.istioNS, "ours", enabled, listener)))
-	userSet := map[string]string{"istio-alb.io/enabled": "true", controllers.IstioServiceType: "NodePort"}
+	userSet := map[string]string{"istio-alb.io/enabled": "true", frontend.IstioServiceTypeAnnotation: "NodePort"}
 	must(t, s.k8s.Create(s.ctx, fixtures.GatewayAPIGateway(s.istioNS, "users", userSet, listener)))
 	s.waitAPIGateway(s.istioNS, "ours")
 	s.waitAPIGateway(s.istioNS, "users")
@@ -150,10 +152,10 @@ func TestTheServiceTypeAnnotationIsRemovedOnTeardownOnlyWhenTheOperatorAddedIt(t
 		if len(ours.Finalizers)+len(users.Finalizers) != 0 {
 			return fmt.Errorf("finalizers still there")
 		}
-		if _, has := ours.Annotations[controllers.IstioServiceType]; has {
+		if _, has := ours.Annotations[frontend.IstioServiceTypeAnnotation]; has {
 			return fmt.Errorf("the annotation the operator added is still on %s", ours.Name)
 		}
-		if users.Annotations[controllers.IstioServiceType] != "NodePort" {
+		if users.Annotations[frontend.IstioServiceTypeAnnotation] != "NodePort" {
 			return fmt.Errorf("the user's annotation was removed: %v", users.Annotations)
 		}
 		return nil
@@ -205,7 +207,7 @@ func TestAGatewayOfAnotherClassOrWithATCPListenerIsReported(t *testing.T) {
 	gw.Spec.GatewayClassName = gwapiv1.ObjectName(other.Name)
 	before := s.calls.Snapshot()
 	must(t, s.k8s.Create(s.ctx, gw))
-	msg := s.event(s.appNS, "foreign", controllers.ReasonInvalidGateway)
+	msg := s.event(s.appNS, "foreign", build.ReasonInvalidGateway)
 	if !strings.Contains(msg, "class "+other.Name+" is not an Istio class") {
 		t.Fatalf("event %q", msg)
 	}
@@ -218,7 +220,7 @@ func TestAGatewayOfAnotherClassOrWithATCPListenerIsReported(t *testing.T) {
 	must(t, s.k8s.Create(s.ctx, fixtures.GatewayAPIGateway(s.appNS, "mixed", enabled,
 		fixtures.HTTPListener("http", 80, "", gwapiv1.NamespacesFromSame), tcp)))
 	s.waitAPIGateway(s.appNS, "mixed")
-	msg = s.event(s.appNS, "mixed", controllers.ReasonUnsupportedListener)
+	msg = s.event(s.appNS, "mixed", build.ReasonUnsupportedListener)
 	if !strings.Contains(msg, "listener db (TCP, port 5432)") {
 		t.Fatalf("event %q does not name the listener", msg)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/controllers"
 	"github.com/istio-alb-operator/istio-alb-operator/localstack/seed"
 	"github.com/istio-alb-operator/istio-alb-operator/test/fixtures"
@@ -104,7 +105,7 @@ func TestCertificatesAreDiscoveredFromTheGatewayHosts(t *testing.T) {
 			t.Fatalf("certificate %s (pending or expired) is on the listener", arn)
 		}
 	}
-	s.eventsWith(s.appNS, "gw", controllers.ReasonCertificateNotFound, "deep.sub.example.com", "app.pending.test", "old.example.net")
+	s.eventsWith(s.appNS, "gw", build.ReasonCertificateNotFound, "deep.sub.example.com", "app.pending.test", "old.example.net")
 
 	// Nothing changed: a reconcile makes no AWS call at all, ACM included.
 	s.assertIdleReconcile("gw")
@@ -125,7 +126,7 @@ func TestExplicitCertificateARNsAreUsedAndABadOneLeavesTheListenerAlone(t *testi
 	missing := strings.Replace(other, other[strings.LastIndex(other, "/")+1:], "00000000-0000-0000-0000-000000000000", 1)
 	before := s.calls.Snapshot()
 	s.updateGateway("gw", func(gw *istionet.Gateway) { gw.Annotations["istio-alb.io/certificate-arns"] = missing })
-	msg := s.event(s.appNS, "gw", controllers.ReasonInvalidAnnotation)
+	msg := s.event(s.appNS, "gw", build.ReasonInvalidAnnotation)
 	if !strings.Contains(msg, "istio-alb.io/certificate-arns") || !strings.Contains(msg, missing) {
 		t.Fatalf("event %q does not name the annotation and the ARN", msg)
 	}
@@ -149,7 +150,7 @@ func TestSSLRedirectOffForwardsHTTPAndAnUnknownPolicyIsReported(t *testing.T) {
 	}
 
 	s.updateGateway("gw", func(gw *istionet.Gateway) { gw.Annotations["istio-alb.io/ssl-policy"] = "ELBSecurityPolicy-Made-Up" })
-	msg := s.event(s.appNS, "gw", controllers.ReasonInvalidAnnotation)
+	msg := s.event(s.appNS, "gw", build.ReasonInvalidAnnotation)
 	if !strings.Contains(msg, "istio-alb.io/ssl-policy") || !strings.Contains(msg, "ELBSecurityPolicy-Made-Up") {
 		t.Fatalf("event %q does not name the annotation and the policy", msg)
 	}
@@ -271,7 +272,7 @@ func TestAnIstioSimpleTLSServerIsTerminatedByTheALBAndPassthroughIsReported(t *t
 	if tg.Protocol != elbv2types.ProtocolEnumHttps || aws.ToInt32(tg.Port) != nodePort(svc, "https") {
 		t.Fatalf("target group %s:%d, want HTTPS on the https nodePort %d", tg.Protocol, aws.ToInt32(tg.Port), nodePort(svc, "https"))
 	}
-	msg := s.event(s.appNS, "gw", controllers.ReasonUnsupportedTLS)
+	msg := s.event(s.appNS, "gw", build.ReasonUnsupportedTLS)
 	if !strings.Contains(msg, "AUTO_PASSTHROUGH") || !strings.Contains(msg, "15443") {
 		t.Fatalf("event %q does not name the server and its mode", msg)
 	}

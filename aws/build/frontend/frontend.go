@@ -4,7 +4,6 @@ package frontend
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -18,22 +17,63 @@ const (
 	KindGatewayAPI = "gateway-api"
 )
 
-// Frontend is what the AWS side needs to know of one gateway.
+// Frontend is what the AWS side needs to know of one gateway, as read from Kubernetes.
 type Frontend struct {
 	Kind      string
 	Namespace string
 	Name      string
-	// Service is the gateway's Service, whose nodePorts receive the ALB's traffic.
+	// Problems are what made the gateway unresolvable (no Service, an empty selector, a class
+	// that is not Istio's); the planner reports them with its own.
+	Problems []Problem
+	// Waiting says what the gateway waits for that resolves itself (istiod deploying its
+	// Service); empty when nothing.
+	Waiting string
+	// Service is the gateway's Service, whose nodePorts receive the ALB's traffic; empty when
+	// it was not found (see Problems).
 	Service      types.NamespacedName
 	ServicePorts []ServicePort
+	// ServiceType is the Service's spec.type now.
+	ServiceType string
+	// AllocateLoadBalancerNodePorts is the Service's spec.allocateLoadBalancerNodePorts (nil
+	// means true).
+	AllocateLoadBalancerNodePorts *bool
+	// ServiceOwner says who changes the Service's type: the operator itself, or istiod (Gateway
+	// API automated deployment), which is asked through the Gateway's service-type annotation.
+	ServiceOwner string
+	// RequestedServiceType is the Gateway's networking.istio.io/service-type annotation, when
+	// istiod owns the Service; empty when absent.
+	RequestedServiceType string
 	// Probe is the readiness probe of the gateway pods, nil when none was found.
 	Probe   *Probe
 	Servers []Server
-	// RouteHosts are the hosts of the routes bound to the gateway (VirtualServices, HTTPRoutes)
-	// that its servers accept.
-	RouteHosts []string
+	// Routes are the routes bound to the gateway (VirtualServices, HTTPRoutes) with the hosts
+	// of theirs that its servers accept.
+	Routes []Route
 	// Nodes are the Ready, schedulable nodes with an EC2 instance id, sorted by instance id.
 	Nodes []Node
+}
+
+// Who changes the type of a gateway's Service.
+const (
+	ServiceOwnerOperator = "operator"
+	ServiceOwnerIstiod   = "istiod"
+)
+
+// IstioServiceTypeAnnotation is the Gateway annotation istiod reads for the type of the Service
+// it deploys for a Gateway API Gateway.
+const IstioServiceTypeAnnotation = "networking.istio.io/service-type"
+
+// Problem is something the user must fix, with a stable PascalCase reason.
+type Problem struct {
+	Reason  string
+	Message string
+}
+
+// Route is a route bound to the gateway and the hosts of it the gateway serves.
+type Route struct {
+	// Source names the route in messages: "VirtualService ns/name", "HTTPRoute ns/name".
+	Source string
+	Hosts  []string
 }
 
 // ServicePort is one port of the gateway Service.
@@ -115,15 +155,15 @@ func (f *Frontend) Backend() (ServicePort, string, error) {
 func (f *Frontend) Hosts() []string {
 	seen := map[string]bool{}
 	var out []string
-	all := slices.Clone(f.RouteHosts)
+	var all []string
+	for _, r := range f.Routes {
+		all = append(all, r.Hosts...)
+	}
 	for _, s := range f.Servers {
 		all = append(all, s.Hosts...)
 	}
 	for _, h := range all {
-		if i := strings.LastIndex(h, "/"); i >= 0 {
-			h = h[i+1:]
-		}
-		h = strings.ToLower(strings.TrimSuffix(h, "."))
+		h = HostName(h)
 		if h == "" || h == "*" || seen[h] {
 			continue
 		}
@@ -132,6 +172,15 @@ func (f *Frontend) Hosts() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// HostName is a server or route host as a DNS name: any "namespace/" prefix removed,
+// lower-cased, without a trailing dot.
+func HostName(h string) string {
+	if i := strings.LastIndex(h, "/"); i >= 0 {
+		h = h[i+1:]
+	}
+	return strings.ToLower(strings.TrimSuffix(h, "."))
 }
 
 // HTTPServicePort returns the Service port that serves the gateway's plain-HTTP server: the

@@ -1,43 +1,13 @@
-package acm
+package build
 
 import (
 	"cmp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 )
-
-// Statuses of an ACM certificate the operator acts on.
-const (
-	StatusIssued  = "ISSUED"
-	StatusPending = "PENDING_VALIDATION"
-)
-
-// Certificate is what the operator knows of one ACM certificate.
-type Certificate struct {
-	ARN    string
-	Domain string
-	// Names are the domain name and every subject alternative name, lower-cased.
-	Names    []string
-	Status   string
-	NotAfter time.Time
-	// InUseBy are the ARNs of the AWS resources using the certificate.
-	InUseBy []string
-	// Validation are the DNS records ACM wants to see before it issues the certificate.
-	Validation []Record
-}
-
-// Record is one DNS validation record ACM asks for.
-type Record struct {
-	Name  string
-	Type  string
-	Value string
-}
-
-// Usable reports whether the certificate can go on a listener now.
-func (c Certificate) Usable(now time.Time) bool {
-	return c.Status == StatusIssued && (c.NotAfter.IsZero() || c.NotAfter.After(now))
-}
 
 // Covers reports whether a certificate name serves host. A wildcard name covers exactly one
 // label: *.example.com covers a.example.com, neither example.com nor a.b.example.com. A
@@ -55,7 +25,7 @@ func Covers(name, host string) bool {
 }
 
 // match is how well a certificate serves a host: 0 not at all, 1 by wildcard, 2 by exact name.
-func match(c Certificate, host string) int {
+func match(c model.Certificate, host string) int {
 	best := 0
 	for _, n := range c.Names {
 		switch {
@@ -84,9 +54,9 @@ type Selection struct {
 // valid longest, then the lowest ARN, so the choice is deterministic and a renewed certificate
 // replaces the one it renews. The first chosen certificate (the one serving the most hosts)
 // is the default.
-func Select(hosts []string, certs []Certificate, now time.Time) Selection {
+func Select(hosts []string, certs []model.Certificate, now time.Time) Selection {
 	sel := Selection{ByHost: map[string]string{}}
-	usable := slices.DeleteFunc(slices.Clone(certs), func(c Certificate) bool { return !c.Usable(now) })
+	usable := slices.DeleteFunc(slices.Clone(certs), func(c model.Certificate) bool { return !c.Usable(now) })
 	// best[host] are the indexes of the certificates serving host at its best level.
 	best := map[string][]int{}
 	for _, h := range hosts {
@@ -130,7 +100,7 @@ func Select(hosts []string, certs []Certificate, now time.Time) Selection {
 	return sel
 }
 
-func better(a Certificate, an int, b Certificate, bn int) bool {
+func better(a model.Certificate, an int, b model.Certificate, bn int) bool {
 	if an != bn {
 		return an > bn
 	}

@@ -4,8 +4,10 @@ package annotations
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +43,7 @@ const (
 	SSLRedirect            = Prefix + "ssl-redirect"
 	Hostnames              = Prefix + "hostnames"
 	DNS                    = Prefix + "dns"
+	KeepServiceType        = Prefix + "keep-service-type"
 
 	// LoadBalancerDNS is written by the operator: the ALB's DNS name.
 	LoadBalancerDNS = Prefix + "load-balancer-dns"
@@ -80,11 +83,29 @@ type Config struct {
 	// Hostnames are extra DNS names beside the gateway's own hosts.
 	Hostnames []string
 	DNS       bool
+	// KeepServiceType leaves the gateway Service's type alone: the ALB is built on the
+	// nodePorts the Service has (a Helm release owns the type).
+	KeepServiceType bool
 }
+
+// AWS limits the annotations are checked against, so that a value AWS would refuse is
+// reported before anything is written.
+const (
+	// MaxTags is how many tags an ELBv2, EC2 or ACM resource takes.
+	MaxTags = 50
+	// OwnershipTags is how many of them the operator's own tags (cluster, gateway, resource) use.
+	OwnershipTags = 3
+	// MaxRulesPerFamily is the default quota of inbound rules of a security group, counted
+	// separately for IPv4 and IPv6; each inbound CIDR takes two (ports 80 and 443).
+	MaxRulesPerFamily = 60
+	maxTagKey         = 128
+	maxTagValue       = 256
+)
 
 var (
 	successCodes = regexp.MustCompile(`^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$`)
-	tagKey       = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
+	// tagChars are the characters ELBv2, EC2 and ACM all accept in tag keys and values.
+	tagChars = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 	attrKey      = regexp.MustCompile(`^[a-z0-9_.]+$`)
 	acmARN       = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
 	sslPolicy    = regexp.MustCompile(`^[A-Za-z0-9-]{1,128}$`)
@@ -118,12 +139,7 @@ func Parse(a map[string]string) (Config, field.ErrorList) {
 	}
 	c.InboundCIDRs = p.cidrs(c.IPAddressType)
 	c.Subnets = p.list(Subnets)
-	c.Tags = p.pairs(Tags, func(k string) string {
-		if !tagKey.MatchString(k) || strings.HasPrefix(k, "aws:") || strings.HasPrefix(k, Prefix) {
-			return "keys must be valid AWS tag keys and may not start with aws: or " + Prefix
-		}
-		return ""
-	})
+	c.Tags = p.tags()
 	c.LoadBalancerAttributes = p.pairs(LoadBalancerAttributes, func(k string) string {
 		if !attrKey.MatchString(k) {
 			return "keys must be ELBv2 attribute names such as idle_timeout.timeout_seconds"
@@ -147,8 +163,8 @@ func Parse(a map[string]string) (Config, field.ErrorList) {
 	c.HealthCheck.HealthyThreshold = p.int32In(HealthyThreshold, 2, 10)
 	c.HealthCheck.UnhealthyThreshold = p.int32In(UnhealthyThreshold, 2, 10)
 	if v, ok := a[SuccessCodes]; ok {
-		if !successCodes.MatchString(v) {
-			p.invalid(SuccessCodes, v, `must be HTTP codes such as "200", "200,302" or "200-299"`)
+		if !successCodes.MatchString(v) || !codesIn(v, 200, 499) {
+			p.invalid(SuccessCodes, v, `must be HTTP codes from 200 to 499 such as "200", "200,302" or "200-299" (a range low-high)`)
 		}
 		c.HealthCheck.SuccessCodes = &v
 	}
@@ -164,6 +180,7 @@ func Parse(a map[string]string) (Config, field.ErrorList) {
 	c.RequestCertificate = p.boolean(RequestCertificate, false)
 	c.SSLRedirect = p.boolean(SSLRedirect, true)
 	c.DNS = p.boolean(DNS, true)
+	c.KeepServiceType = p.boolean(KeepServiceType, false)
 	if v, ok := a[SSLPolicy]; ok {
 		if !sslPolicy.MatchString(v) {
 			p.invalid(SSLPolicy, v, "must be an ELBv2 security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06")
@@ -259,8 +276,67 @@ func (p *parser) cidrs(ipAddressType string) []string {
 			p.invalid(InboundCIDRs, c, "an IPv6 CIDR needs "+IPAddressType+": dualstack")
 		}
 	}
+	v4, v6 := 0, 0
+	for _, c := range out {
+		if strings.Contains(c, ":") {
+			v6++
+		} else {
+			v4++
+		}
+	}
+	for _, f := range []struct {
+		family string
+		n      int
+	}{{"IPv4", v4}, {"IPv6", v6}} {
+		if f.n*2 > MaxRulesPerFamily {
+			p.invalid(InboundCIDRs, fmt.Sprintf("%d %s CIDRs", f.n, f.family), fmt.Sprintf(
+				"each CIDR takes two security group rules (ports 80 and 443) and a security group takes %d %s rules: at most %d %s CIDRs",
+				MaxRulesPerFamily, f.family, MaxRulesPerFamily/2, f.family))
+		}
+	}
 	sort.Strings(out)
 	return out
+}
+
+// tags parses the tags annotation: valid AWS tag keys and values, not ours or AWS's, and few
+// enough to fit beside the ownership tags on every resource.
+func (p *parser) tags() map[string]string {
+	out := p.pairs(Tags, func(k string) string {
+		switch {
+		case strings.HasPrefix(strings.ToLower(k), "aws:") || strings.HasPrefix(k, Prefix):
+			return "keys may not start with aws: or " + Prefix
+		case len(k) > maxTagKey || !tagChars.MatchString(k):
+			return fmt.Sprintf("keys must be at most %d letters, digits, spaces or _.:/=+-@", maxTagKey)
+		}
+		return ""
+	})
+	for _, k := range slices.Sorted(maps.Keys(out)) {
+		if v := out[k]; len(v) > maxTagValue || !tagChars.MatchString(v) {
+			p.invalid(Tags, k+"="+v, fmt.Sprintf("tag values must be at most %d letters, digits, spaces or _.:/=+-@ (ELBv2, EC2 and ACM refuse others)", maxTagValue))
+		}
+	}
+	if n := len(out); n > MaxTags-OwnershipTags {
+		p.invalid(Tags, fmt.Sprintf("%d tags", n), fmt.Sprintf("an AWS resource takes %d tags and the operator's ownership tags use %d: at most %d",
+			MaxTags, OwnershipTags, MaxTags-OwnershipTags))
+	}
+	return out
+}
+
+// codesIn reports whether every code and range of an HTTP matcher lies in [lo, hi], ranges
+// ascending.
+func codesIn(v string, lo, hi int) bool {
+	for _, part := range strings.Split(v, ",") {
+		from, to, isRange := strings.Cut(part, "-")
+		a, _ := strconv.Atoi(from)
+		b := a
+		if isRange {
+			b, _ = strconv.Atoi(to)
+		}
+		if a < lo || b > hi || a > b || (isRange && a == b) {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *parser) pairs(key string, checkKey func(string) string) map[string]string {

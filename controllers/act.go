@@ -1,0 +1,183 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+)
+
+// waitRetry is how soon a gateway waiting for its Service (istiod, nodePorts) is looked at again.
+const waitRetry = 5 * time.Second
+
+// act carries out a complete plan, the only place with side effects: the finalizer first, then
+// the Service changes that give it nodePorts without touching its traffic, ACM, the AWS stack
+// in dependency order, the Route53 records, and only when all of those exist the cutover of the
+// Service to NodePort.
+func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in build.Input, plan *build.GatewayPlan) (ctrl.Result, error) {
+	key := in.Owner.GatewayKey
+	if err := p.addFinalizer(ctx, gw); err != nil {
+		return p.failed(ctx, gw, r, phaseFinalizer, err)
+	}
+	if plan.Prepare != build.ServiceUnchanged {
+		if err := p.changeService(ctx, gw, in, plan.Prepare); err != nil {
+			return p.failed(ctx, gw, r, phasePrepare, err)
+		}
+	}
+	if plan.Waiting != "" || plan.Stack == nil {
+		msg := plan.Waiting
+		if msg == "" {
+			msg = fmt.Sprintf("waiting for Service %s to get its nodePorts", in.Gateway.Service)
+		}
+		return p.waiting(ctx, gw, r, msg)
+	}
+	notes, err := p.TLS.act(ctx, in.Owner, plan)
+	p.notify(gw, notes)
+	if err != nil {
+		return p.failed(ctx, gw, r, phaseCertificates, err)
+	}
+
+	st := p.state(key)
+	hash := plan.Stack.Hash()
+	lbDNS := st.dns
+	programmed := st.hash != hash || time.Since(st.at) >= p.SyncPeriod
+	if programmed {
+		since := time.Now()
+		if st.hash != hash {
+			since = p.pendingSince(key)
+		}
+		if lbDNS, err = p.program(ctx, gw, in.Owner, plan, st); err != nil {
+			return p.failed(ctx, gw, r, phaseBuild, err)
+		}
+		if st.hash != hash {
+			programmedSeconds.WithLabelValues(r.Kind()).Observe(time.Since(since).Seconds())
+			p.settled(key)
+		}
+	}
+
+	if plan.Cutover != build.ServiceUnchanged {
+		if err := p.status(ctx, gw, r, Status{Reason: ReasonCuttingOver, Message: fmt.Sprintf(
+			"ALB %s and its records are ready; switching Service %s to NodePort", lbDNS, in.Gateway.Service)}); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := p.changeService(ctx, gw, in, plan.Cutover); err != nil {
+			return p.failed(ctx, gw, r, phaseCutover, err)
+		}
+	}
+	if err := p.publish(ctx, gw, lbDNS); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := p.status(ctx, gw, r, Status{Ready: true, Reason: ReasonLoadBalancerReady, Message: "ALB " + lbDNS}); err != nil {
+		return ctrl.Result{}, err
+	}
+	// The next look: the drift check a sync period after the last apply, sooner while a
+	// certificate is pending.
+	after := p.SyncPeriod
+	if !programmed {
+		after = max(p.SyncPeriod-time.Since(st.at), time.Second)
+	}
+	if plan.RetryAfter > 0 && plan.RetryAfter < after {
+		after = plan.RetryAfter
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// program applies the stack to AWS and syncs its Route53 records, remembering each part as soon
+// as it is done (a DNS failure retries DNS, not the whole stack's writes). It returns the ALB's
+// DNS name.
+func (p *Pipeline) program(ctx context.Context, gw client.Object, owner tags.Owner, plan *build.GatewayPlan, st appliedState) (string, error) {
+	key := owner.GatewayKey
+	stack := plan.Stack
+	res, err := p.Deployer.Apply(ctx, owner, stack, st.owned)
+	if err != nil {
+		return "", err
+	}
+	hash := stack.Hash()
+	if st.hash != hash || st.dns != res.LoadBalancer.DNSName {
+		kept := ""
+		if plan.Config.KeepServiceType {
+			kept = "; the Service's type is kept (istio-alb.io/keep-service-type)"
+		}
+		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonLoadBalancerReady, "Deploy",
+			"ALB %s programmed (listeners %s, %d targets)%s", res.LoadBalancer.DNSName, listenerPorts(stack), countTargets(stack), kept)
+		p.notify(gw, plan.Notes)
+	}
+	applied := &appliedState{hash: hash, at: time.Now(), owned: res.Owned, dns: res.LoadBalancer.DNSName}
+	p.remember(key, &appliedState{at: applied.at, owned: res.Owned, dns: applied.dns, records: st.records})
+	if stack.DNS != nil {
+		out, err := p.DNS.Sync(ctx, dns.Desired{
+			Resource: dns.ResourcePrefix + key, Names: stack.DNS.Names, Private: stack.DNS.Private,
+			VPCID: stack.DNS.VPCID, Region: p.Region, DualStack: stack.DNS.DualStack,
+			Target: res.LoadBalancer.DNSName, TargetZoneID: res.LoadBalancer.CanonicalHostedZoneID,
+		}, st.records)
+		if err != nil {
+			return res.LoadBalancer.DNSName, fmt.Errorf("%s: %w", phaseDNS, err)
+		}
+		applied.records = &out
+		p.reportDNS(gw, out, st.records)
+	}
+	p.remember(key, applied)
+	return res.LoadBalancer.DNSName, nil
+}
+
+// changeService makes one Service change of the plan and tells the user.
+func (p *Pipeline) changeService(ctx context.Context, gw client.Object, in build.Input, change build.ServiceChange) error {
+	var msg string
+	var err error
+	if change == build.ServiceAskIstiod {
+		msg, err = askIstiod(ctx, p.Client, gw)
+	} else {
+		msg, err = changeService(ctx, p.Client, in.Gateway.Service, change)
+	}
+	if err != nil || msg == "" {
+		return err
+	}
+	reason := ReasonServiceSwitched
+	if change == build.ServiceAllocateNodePorts {
+		reason = ReasonNodePortsAllocated
+	}
+	p.Events.Eventf(gw, nil, corev1.EventTypeNormal, reason, string(change), "%s", msg)
+	return nil
+}
+
+// addFinalizer adds the finalizer with a patch (an Update would drop fields newer than the
+// operator's compiled types), under optimistic locking so no other finalizer is lost.
+func (p *Pipeline) addFinalizer(ctx context.Context, gw client.Object) error {
+	if controllerutil.ContainsFinalizer(gw, Finalizer) {
+		return nil
+	}
+	before := gw.DeepCopyObject().(client.Object)
+	controllerutil.AddFinalizer(gw, Finalizer)
+	if err := p.Client.Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("adding finalizer: %w", err)
+	}
+	return nil
+}
+
+func listenerPorts(s *model.Stack) string {
+	var out string
+	for i, l := range s.Listeners {
+		if i > 0 {
+			out += ","
+		}
+		out += fmt.Sprintf("%s:%d", l.Protocol, l.Port)
+	}
+	return out
+}
+
+func countTargets(s *model.Stack) int {
+	n := 0
+	for _, tg := range s.TargetGroups {
+		n += len(tg.Targets)
+	}
+	return n
+}

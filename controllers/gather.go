@@ -1,0 +1,51 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+)
+
+// gather reads, without changing anything, all the planner needs: the gateway's Kubernetes side
+// through its resolver, then what AWS says of its network and certificates (cached reads, so a
+// reconcile of an unchanged gateway makes no AWS call). The annotations are parsed here only to
+// know what to read; the planner parses them again and reports their errors.
+func (p *Pipeline) gather(ctx context.Context, gw client.Object, owner tags.Owner, r Resolver) (build.Input, error) {
+	in := build.Input{Owner: owner, Annotations: gw.GetAnnotations(), Now: time.Now()}
+	fe, err := r.Gather(ctx, gw)
+	if err != nil {
+		return in, err
+	}
+	in.Gateway = fe
+	in.AWS.Region = p.Region
+	if len(fe.Problems) > 0 || fe.Waiting != "" || fe.Service.Name == "" {
+		// Not resolved to a gateway Service (another class, no Service): nothing in AWS is
+		// relevant yet, so nothing is read.
+		return in, nil
+	}
+	in.AWS.Read = true
+	cfg, _ := annotations.Parse(in.Annotations)
+	if len(fe.Nodes) > 0 {
+		ids := make([]string, 0, len(fe.Nodes))
+		for _, n := range fe.Nodes {
+			ids = append(ids, n.InstanceID)
+		}
+		nn, err := p.Discoverer.NodeNetwork(ctx, ids)
+		if err != nil {
+			return in, err
+		}
+		in.AWS.VPCID, in.AWS.NodeSecurityGroupID, in.AWS.AccountID = nn.VPCID, nn.SecurityGroupID, nn.AccountID
+		if in.AWS.Subnets, err = p.Discoverer.Subnets(ctx, nn.VPCID, cfg.Scheme, cfg.Subnets); err != nil {
+			return in, err
+		}
+	}
+	if err := p.TLS.gather(ctx, &in, cfg); err != nil {
+		return in, err
+	}
+	return in, nil
+}

@@ -1,0 +1,101 @@
+package controllers
+
+import (
+	"sync"
+	"time"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
+)
+
+// memory is what the pipeline remembers of each gateway between reconciles, so that an
+// event-triggered reconcile whose desired state is unchanged makes no AWS call. It is a cache:
+// after a restart everything is read again.
+type memory struct {
+	mu      sync.Mutex
+	applied map[string]appliedState
+	// changedAt is when each gateway's desired state was first seen differing from the applied
+	// one (istio_alb_gateway_programmed_seconds measures from there).
+	changedAt map[string]time.Time
+	// rejections counts the reconciles in a row that found user errors (their retry backs off).
+	rejections map[string]int
+}
+
+// appliedState remembers the last successful apply of a gateway.
+type appliedState struct {
+	hash  string
+	at    time.Time
+	owned []elbv2.Owned
+	dns   string
+	// records is the last Route53 sync, nil when unknown (after a restart) or DNS is off.
+	records *dns.Outcome
+	// releasedFrom is the resourceVersion of the Gateway from which the finalizer was released:
+	// the informer cache may still hand that version out, and it needs no second teardown.
+	releasedFrom string
+}
+
+func (m *memory) state(key string) appliedState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.applied[key]
+}
+
+func (m *memory) remember(key string, s *appliedState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.applied == nil {
+		m.applied = map[string]appliedState{}
+	}
+	if s == nil {
+		delete(m.applied, key)
+		delete(m.changedAt, key)
+		delete(m.rejections, key)
+	} else {
+		m.applied[key] = *s
+	}
+	kind := kindOf(key)
+	n := 0
+	for k, st := range m.applied {
+		if kindOf(k) == kind && st.hash != "" {
+			n++
+		}
+	}
+	managedGateways.WithLabelValues(kind).Set(float64(n))
+}
+
+// pendingSince returns when the gateway's desired state was first seen unapplied.
+func (m *memory) pendingSince(key string) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.changedAt == nil {
+		m.changedAt = map[string]time.Time{}
+	}
+	if _, ok := m.changedAt[key]; !ok {
+		m.changedAt[key] = time.Now()
+	}
+	return m.changedAt[key]
+}
+
+func (m *memory) settled(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.changedAt, key)
+}
+
+// rejectedAgain counts one more reconcile in a row with user errors and returns the count.
+func (m *memory) rejectedAgain(key string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rejections == nil {
+		m.rejections = map[string]int{}
+	}
+	m.rejections[key]++
+	return m.rejections[key]
+}
+
+// cleared forgets the user errors of a gateway whose plan is complete again.
+func (m *memory) cleared(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.rejections, key)
+}

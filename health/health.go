@@ -8,8 +8,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 )
 
 // Defaults of the derived health check, matching Istio's gateway readiness probe.

@@ -17,9 +17,9 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
-	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/controllers"
 	"github.com/istio-alb-operator/istio-alb-operator/localstack/seed"
 	"github.com/istio-alb-operator/istio-alb-operator/test/fixtures"

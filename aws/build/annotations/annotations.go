@@ -105,11 +105,11 @@ const (
 var (
 	successCodes = regexp.MustCompile(`^[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*$`)
 	// tagChars are the characters ELBv2, EC2 and ACM all accept in tag keys and values.
-	tagChars = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
-	attrKey      = regexp.MustCompile(`^[a-z0-9_.]+$`)
-	acmARN       = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
-	sslPolicy    = regexp.MustCompile(`^[A-Za-z0-9-]{1,128}$`)
-	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	tagChars  = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+	attrKey   = regexp.MustCompile(`^[a-z0-9_.]+$`)
+	acmARN    = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
+	sslPolicy = regexp.MustCompile(`^[A-Za-z0-9-]{1,128}$`)
+	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
 // DNSEnabled reports whether Route53 is managed for the Gateway (the dns annotation is not "false").

@@ -30,6 +30,9 @@ func (p *Pipeline) gather(ctx context.Context, gw client.Object, owner tags.Owne
 	}
 	in.AWS.Read = true
 	cfg, _ := annotations.Parse(in.Annotations)
+	// After a rejection the cached answers may be what the user has fixed since (a subnet
+	// tagged, a certificate issued): read them again.
+	fresh := p.wasRejected(owner.GatewayKey)
 	if len(fe.Nodes) > 0 {
 		ids := make([]string, 0, len(fe.Nodes))
 		for _, n := range fe.Nodes {
@@ -40,11 +43,11 @@ func (p *Pipeline) gather(ctx context.Context, gw client.Object, owner tags.Owne
 			return in, err
 		}
 		in.AWS.VPCID, in.AWS.NodeSecurityGroupID, in.AWS.AccountID = nn.VPCID, nn.SecurityGroupID, nn.AccountID
-		if in.AWS.Subnets, err = p.Discoverer.Subnets(ctx, nn.VPCID, cfg.Scheme, cfg.Subnets); err != nil {
+		if in.AWS.Subnets, err = p.Discoverer.Subnets(ctx, nn.VPCID, cfg.Scheme, cfg.Subnets, fresh); err != nil {
 			return in, err
 		}
 	}
-	if err := p.TLS.gather(ctx, &in, cfg); err != nil {
+	if err := p.TLS.gather(ctx, &in, cfg, fresh); err != nil {
 		return in, err
 	}
 	return in, nil

@@ -99,3 +99,11 @@ func (m *memory) cleared(key string) {
 	defer m.mu.Unlock()
 	delete(m.rejections, key)
 }
+
+// wasRejected reports whether the last plan of the gateway had user errors: its next gather
+// reads AWS afresh, since the fix may have been made there.
+func (m *memory) wasRejected(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rejections[key] > 0
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/smithy-go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
@@ -30,11 +32,16 @@ const (
 	ReasonLoadBalancerReady  = "LoadBalancerReady"
 	ReasonCuttingOver        = "CuttingOver"
 	ReasonAWSError           = "AWSError"
-	ReasonCleanupWaiting     = "CleanupWaiting"
-	ReasonCleanedUp          = "CleanedUp"
-	ReasonDNSRecordsSynced   = "DNSRecordsSynced"
-	ReasonDNSConflict        = "DNSConflict"
-	ReasonWaiting            = "WaitingForService"
+	// ReasonServiceChangeFailed is a failure to change or restore the gateway Service (or to ask
+	// istiod to), e.g. refused by an admission policy.
+	ReasonServiceChangeFailed = "ServiceChangeFailed"
+	// ReasonKubernetesError is a failure to read or write a Kubernetes object.
+	ReasonKubernetesError  = "KubernetesError"
+	ReasonCleanupWaiting   = "CleanupWaiting"
+	ReasonCleanedUp        = "CleanedUp"
+	ReasonDNSRecordsSynced = "DNSRecordsSynced"
+	ReasonDNSConflict      = "DNSConflict"
+	ReasonWaiting          = "WaitingForService"
 )
 
 // Phases of a reconcile, named in the messages of its failures, so that an Event or the
@@ -104,8 +111,17 @@ func (p *Pipeline) failed(ctx context.Context, gw client.Object, r Resolver, pha
 	}
 	log.FromContext(ctx).Error(err, "reconcile failed", "phase", phase)
 	msg := fmt.Sprintf("%s: %v", phase, err)
-	p.Events.Eventf(gw, nil, corev1.EventTypeWarning, ReasonAWSError, "Deploy", "%s", msg)
-	if serr := p.status(ctx, gw, r, Status{Reason: ReasonAWSError, Message: msg}); serr != nil {
+	reason := ReasonAWSError
+	switch phase {
+	case phasePrepare, phaseCutover, phaseRestore:
+		reason = ReasonServiceChangeFailed
+	case phaseGather, phaseFinalizer:
+		if !isAWSError(err) {
+			reason = ReasonKubernetesError
+		}
+	}
+	p.Events.Eventf(gw, nil, corev1.EventTypeWarning, reason, "Deploy", "%s", msg)
+	if serr := p.status(ctx, gw, r, Status{Reason: reason, Message: msg}); serr != nil {
 		log.FromContext(ctx).Error(serr, "writing status")
 	}
 	return ctrl.Result{}, err
@@ -172,4 +188,11 @@ func (p *Pipeline) status(ctx context.Context, gw client.Object, r Resolver, st 
 		}
 	}
 	return nil
+}
+
+// isAWSError reports whether err came from an AWS API (it carries an AWS error code or an
+// operation error of the SDK).
+func isAWSError(err error) bool {
+	var oe *smithy.OperationError
+	return clients.ErrorCode(err) != "" || errors.As(err, &oe)
 }

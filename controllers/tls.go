@@ -42,8 +42,9 @@ type TLS struct {
 	validated map[string]bool
 }
 
-// gather fills the TLS facts of in, reading only what the annotations make relevant.
-func (t *TLS) gather(ctx context.Context, in *build.Input, cfg annotations.Config) error {
+// gather fills the TLS facts of in, reading only what the annotations make relevant; fresh
+// describes named certificates again instead of trusting the cache.
+func (t *TLS) gather(ctx context.Context, in *build.Input, cfg annotations.Config, fresh bool) error {
 	in.AWS.DefaultSSLPolicy = t.DefaultSSLPolicy
 	policy := cfg.SSLPolicy
 	if policy == "" {
@@ -61,7 +62,11 @@ func (t *TLS) gather(ctx context.Context, in *build.Input, cfg annotations.Confi
 			if !sameRegionAndAccount(arn, in.AWS.Region, in.AWS.AccountID) {
 				continue // the planner reports it; describing it in our region would only fail
 			}
-			c, err := t.Catalog.Describe(ctx, arn)
+			describe := t.Catalog.Describe
+			if fresh {
+				describe = t.Catalog.DescribeNow
+			}
+			c, err := describe(ctx, arn)
 			switch {
 			case acm.IsNotFound(err):
 			case err != nil:

@@ -146,11 +146,12 @@ func (d *Discoverer) NodeNetwork(ctx context.Context, instanceIDs []string) (Nod
 // Subnets returns the candidate subnets for an ALB of the given scheme: the named subnets (ids
 // or Name tags) that exist in the VPC when names are given, else those tagged with the scheme's
 // role tag in the VPC and tagged for this cluster or for no cluster. Choosing among them (one
-// per zone, at least two zones) and reporting what is missing is the planner's job.
-func (d *Discoverer) Subnets(ctx context.Context, vpcID, scheme string, named []string) ([]model.Subnet, error) {
+// per zone, at least two zones) and reporting what is missing is the planner's job. The answer
+// is cached for TTL unless fresh asks for a new read.
+func (d *Discoverer) Subnets(ctx context.Context, vpcID, scheme string, named []string, fresh bool) ([]model.Subnet, error) {
 	key := vpcID + "|" + scheme + "|" + strings.Join(named, ",")
 	d.mu.Lock()
-	if c, ok := d.subnetsBy[key]; ok && d.fresh(c.at) {
+	if c, ok := d.subnetsBy[key]; ok && d.fresh(c.at) && !fresh {
 		d.mu.Unlock()
 		return c.value, nil
 	}

@@ -158,6 +158,9 @@ type scenarioOptions struct {
 	syncPeriod   time.Duration // default 10m, i.e. no drift check during a scenario
 	certTTL      time.Duration // ACM catalog TTL, default 5m
 	istiod       bool          // run the istiod imitation (Gateway API automated deployment)
+	// userErrorRetry is the operator's first delay before a gateway with a user error is looked
+	// at again (default the operator's, 30s).
+	userErrorRetry time.Duration
 }
 
 func newScenario(t testing.TB, o scenarioOptions) *scenario {
@@ -212,7 +215,7 @@ func newScenario(t testing.TB, o scenarioOptions) *scenario {
 }
 
 func (s *scenario) startManager(syncPeriod time.Duration) {
-	s.startManagerWith(controllers.Options{SyncPeriod: syncPeriod, CertificateCacheTTL: s.opts.certTTL})
+	s.startManagerWith(controllers.Options{SyncPeriod: syncPeriod, CertificateCacheTTL: s.opts.certTTL, UserErrorRetry: s.opts.userErrorRetry})
 }
 
 // startManagerWith runs the operator with o, completed with the scenario's cluster and endpoint.

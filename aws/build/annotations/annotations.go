@@ -203,17 +203,24 @@ func Parse(a map[string]string) (Config, field.ErrorList) {
 // MaxCertificates is how many certificates one ALB listener takes: a default and 25 SNI.
 const MaxCertificates = 26
 
-// CheckHostname returns why h is not a DNS name a gateway may serve ("" when it is): lower-case
-// labels, optionally a leading "*." wildcard label.
+// CheckHostname returns why h is not a DNS name a gateway may serve ("" when it is): at most 253
+// characters, at least two labels of at most 63 lower-case letters, digits and inner hyphens,
+// optionally a leading "*." wildcard label.
 func CheckHostname(h string) string {
 	name := strings.TrimPrefix(h, "*.")
 	labels := strings.Split(name, ".")
-	if len(h) > 253 || len(labels) < 2 {
+	switch {
+	case len(h) > 253:
+		return fmt.Sprintf("is %d characters long; a DNS name has at most 253", len(h))
+	case len(labels) < 2:
 		return "must be a fully qualified DNS name such as app.example.com or *.example.com"
 	}
 	for _, l := range labels {
+		if len(l) > 63 {
+			return fmt.Sprintf("has a label of %d characters (%s...); a DNS label has at most 63", len(l), l[:16])
+		}
 		if !dnsLabel.MatchString(l) {
-			return "must be a fully qualified DNS name such as app.example.com or *.example.com"
+			return fmt.Sprintf("has the label %q; DNS labels are lower-case letters, digits and inner hyphens (a wildcard only as the first label, *.)", l)
 		}
 	}
 	return ""

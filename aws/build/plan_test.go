@@ -237,7 +237,9 @@ func TestPlanReturnsTheWholeStackOrEveryProblem(t *testing.T) {
 		},
 		{
 			sentence: "a named certificate that does not exist is reported",
-			change:   func(in *Input) { in.Annotations[annotations.CertificateARNs] = "arn:aws:acm:us-east-1:123456789012:certificate/gone" },
+			change: func(in *Input) {
+				in.Annotations[annotations.CertificateARNs] = "arn:aws:acm:us-east-1:123456789012:certificate/gone"
+			},
 			problems: [][]string{{ReasonInvalidAnnotation, "certificate/gone", "does not exist"}},
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
@@ -97,8 +98,11 @@ func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in bui
 func (p *Pipeline) program(ctx context.Context, gw client.Object, owner tags.Owner, plan *build.GatewayPlan, st appliedState) (string, error) {
 	key := owner.GatewayKey
 	stack := plan.Stack
-	res, err := p.Deployer.Apply(ctx, owner, stack, st.owned)
+	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: owner, Stack: stack, Known: st.owned})
 	if err != nil {
+		// What exists now is remembered (the tagging API may not list a fresh resource yet); the
+		// empty hash makes the next reconcile apply again.
+		p.remember(key, &appliedState{owned: res.Owned, dns: st.dns, records: st.records})
 		return "", err
 	}
 	hash := stack.Hash()

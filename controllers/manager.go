@@ -45,6 +45,8 @@ type Options struct {
 	WatchNamespace          string
 	DefaultSSLPolicy        string
 	SyncPeriod              time.Duration
+	// ReconcileTimeout bounds one reconcile of one Gateway (AWS calls included).
+	ReconcileTimeout time.Duration
 	// CertificateCacheTTL is how long the list of ACM certificates is reused.
 	CertificateCacheTTL time.Duration
 	// AWSCalls counts every AWS call by operation; nil means the operator keeps its own.
@@ -64,7 +66,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.VPCID, "vpc-id", os.Getenv("VPC_ID"), "VPC of the cluster; discovered from the nodes' instances when empty")
 	fs.StringVar(&o.AWSEndpointURL, "aws-endpoint-url", os.Getenv("AWS_ENDPOINT_URL"), "AWS endpoint override (LocalStack, moto)")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig; in-cluster configuration when empty")
-	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "elect a leader among replicas (also with one: a rolling update runs two pods for a while)")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election lease; the pod's namespace when empty")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `metrics address; "0" disables`)
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `/healthz and /readyz address; "0" disables`)
@@ -72,6 +74,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
 	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", elbv2.DefaultSSLPolicy, "ALB SSL policy when a Gateway sets none")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often unchanged gateways are checked for drift in AWS")
+	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 2*time.Minute, "the longest one reconcile of one Gateway may take; it is retried after")
 	fs.DurationVar(&o.CertificateCacheTTL, "certificate-cache-ttl", 5*time.Minute, "how long the lists of ACM certificates and Route53 hosted zones are reused before they are read again")
 }
 
@@ -88,6 +91,9 @@ func (o *Options) Complete() error {
 	}
 	if o.DefaultSSLPolicy == "" {
 		o.DefaultSSLPolicy = elbv2.DefaultSSLPolicy
+	}
+	if o.ReconcileTimeout <= 0 {
+		o.ReconcileTimeout = 2 * time.Minute
 	}
 	if o.UserErrorRetry <= 0 {
 		o.UserErrorRetry = 30 * time.Second
@@ -168,7 +174,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		ClusterName:    o.ClusterName,
 		Region:         aws.Config.Region,
 		SyncPeriod:     o.SyncPeriod,
-		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry,
+		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry, ReconcileTimeout: o.ReconcileTimeout,
 	}
 	istio := &IstioGatewayReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace}
 	if err := istio.SetupWithManager(mgr); err != nil {

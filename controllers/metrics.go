@@ -37,18 +37,12 @@ func init() {
 	ctrlmetrics.Registry.MustRegister(reconcileDuration, awsCalls, managedGateways, programmedSeconds)
 }
 
-// throttlingCodes are the AWS error codes of rate limiting.
-var throttlingCodes = map[string]bool{
-	"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true, "TooManyRequestsException": true,
-	"PriorRequestNotComplete": true, "RequestThrottled": true, "SlowDown": true,
-}
-
 // ObserveAWSCall counts one AWS call in istio_alb_aws_api_calls_total.
 func ObserveAWSCall(c clients.Call, err error) {
 	outcome := "success"
 	switch {
 	case err == nil:
-	case throttlingCodes[clients.ErrorCode(err)]:
+	case clients.IsThrottling(err):
 		outcome = "throttled"
 	default:
 		outcome = "error"

@@ -62,6 +62,8 @@ type Pipeline struct {
 	// (doubling up to MaxUserErrorRetry), so that a fix made in AWS is picked up.
 	UserErrorRetry    time.Duration
 	MaxUserErrorRetry time.Duration
+	// ReconcileTimeout bounds one reconcile; zero means none.
+	ReconcileTimeout time.Duration
 
 	memory
 }
@@ -69,6 +71,11 @@ type Pipeline struct {
 // Reconcile runs the pipeline for one Gateway object of the resolver's kind.
 func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) (ctrl.Result, error) {
 	start := time.Now()
+	if p.ReconcileTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.ReconcileTimeout)
+		defer cancel()
+	}
 	res, err := p.reconcile(ctx, gw, r)
 	result := "success"
 	switch {

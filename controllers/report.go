@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/smithy-go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -36,12 +35,14 @@ const (
 	// istiod to), e.g. refused by an admission policy.
 	ReasonServiceChangeFailed = "ServiceChangeFailed"
 	// ReasonKubernetesError is a failure to read or write a Kubernetes object.
-	ReasonKubernetesError  = "KubernetesError"
-	ReasonCleanupWaiting   = "CleanupWaiting"
-	ReasonCleanedUp        = "CleanedUp"
-	ReasonDNSRecordsSynced = "DNSRecordsSynced"
-	ReasonDNSConflict      = "DNSConflict"
-	ReasonWaiting          = "WaitingForService"
+	ReasonKubernetesError = "KubernetesError"
+	ReasonCleanupWaiting  = "CleanupWaiting"
+	ReasonCleanedUp       = "CleanedUp"
+	// ReasonDeletionProtected is a teardown waiting for the user to turn deletion protection off.
+	ReasonDeletionProtected = "DeletionProtected"
+	ReasonDNSRecordsSynced  = "DNSRecordsSynced"
+	ReasonDNSConflict       = "DNSConflict"
+	ReasonWaiting           = "WaitingForService"
 )
 
 // Phases of a reconcile, named in the messages of its failures, so that an Event or the
@@ -116,7 +117,7 @@ func (p *Pipeline) failed(ctx context.Context, gw client.Object, r Resolver, pha
 	case phasePrepare, phaseCutover, phaseRestore:
 		reason = ReasonServiceChangeFailed
 	case phaseGather, phaseFinalizer:
-		if !isAWSError(err) {
+		if !clients.IsAWS(err) {
 			reason = ReasonKubernetesError
 		}
 	}
@@ -188,11 +189,4 @@ func (p *Pipeline) status(ctx context.Context, gw client.Object, r Resolver, st 
 		}
 	}
 	return nil
-}
-
-// isAWSError reports whether err came from an AWS API (it carries an AWS error code or an
-// operation error of the SDK).
-func isAWSError(err error) bool {
-	var oe *smithy.OperationError
-	return clients.ErrorCode(err) != "" || errors.As(err, &oe)
 }

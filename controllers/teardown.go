@@ -12,9 +12,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
@@ -36,14 +38,25 @@ func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Ow
 		}
 		p.remember(owner.GatewayKey, &appliedState{owned: st.owned, records: &dns.Outcome{}})
 	}
-	res, err := p.Deployer.Apply(ctx, owner, &model.Stack{}, st.owned)
+	cfg, _ := annotations.Parse(gw.GetAnnotations())
+	protected := cfg.LoadBalancerAttributes[annotations.DeletionProtection] == "true"
+	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: owner, Stack: &model.Stack{}, Known: st.owned,
+		Names: p.teardownNames(ctx, gw, owner, r), KeepProtected: protected})
 	if err != nil {
-		if errors.Is(err, deploy.ErrNotYet) {
+		p.remember(owner.GatewayKey, &appliedState{owned: res.Owned, records: &dns.Outcome{}})
+		switch {
+		case errors.Is(err, deploy.ErrNotYet):
 			p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonCleanupWaiting, "Delete", "waiting for AWS to release resources: %v", err)
 			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		case errors.Is(err, elbv2.ErrDeletionProtected):
+			p.Events.Eventf(gw, nil, corev1.EventTypeWarning, ReasonDeletionProtected, "Delete",
+				"%v; the Gateway's annotation %s sets %s=true: set it to false (or remove it) to let the teardown finish",
+				err, annotations.LoadBalancerAttributes, annotations.DeletionProtection)
+			return ctrl.Result{RequeueAfter: p.userErrorRetry(p.rejectedAgain(owner.GatewayKey))}, nil
 		}
 		return p.failed(ctx, gw, r, phaseTeardown, err)
 	}
+	p.cleared(owner.GatewayKey)
 	// Until the finalizer is released, remember that nothing is left: a retry (a conflict on the
 	// finalizer patch) does not read every hosted zone again.
 	p.remember(owner.GatewayKey, &appliedState{records: &dns.Outcome{}})
@@ -98,4 +111,22 @@ func (p *Pipeline) restore(ctx context.Context, gw client.Object, r Resolver) er
 	}
 	p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonServiceRestored, "RestoreServiceType", "%s", msg)
 	return nil
+}
+
+// teardownNames are the names the gateway's resources can have, looked up besides the tags: the
+// ALB's of both schemes, the security group's, and the target groups' of the plan the gateway has
+// now (when it still plans), so that a resource created moments before — which the tagging API
+// may not list yet — is found and deleted.
+func (p *Pipeline) teardownNames(ctx context.Context, gw client.Object, owner tags.Owner, r Resolver) deploy.Names {
+	names := deploy.Names{LoadBalancers: build.LoadBalancerNames(owner), SecurityGroups: []string{build.SecurityGroupName(owner)}}
+	in, err := p.gather(ctx, gw, owner, r)
+	if err != nil {
+		return names
+	}
+	if plan, problems := build.Plan(in); len(problems) == 0 && plan.Stack != nil {
+		for _, tg := range plan.Stack.TargetGroups {
+			names.TargetGroups = append(names.TargetGroups, tg.Name)
+		}
+	}
+	return names
 }

@@ -157,7 +157,7 @@ func (c *Catalog) describe(ctx context.Context, arn string, namesOnly bool) (mod
 
 // IsNotFound reports whether err says the certificate does not exist.
 func IsNotFound(err error) bool {
-	return clients.ErrorCode(err) == "ResourceNotFoundException"
+	return clients.IsNotFound(err)
 }
 
 func fromDetail(d *acmtypes.CertificateDetail) model.Certificate {

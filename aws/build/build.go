@@ -35,6 +35,19 @@ func Hosts(fe *frontend.Frontend, cfg annotations.Config) []string {
 	return slices.Compact(out)
 }
 
+// SecurityGroupName is the name of a gateway's ALB security group.
+func SecurityGroupName(owner tags.Owner) string { return owner.Name(model.ResourceSecurityGroup) }
+
+// LoadBalancerName is the name of a gateway's ALB of a scheme (a scheme change replaces the ALB).
+func LoadBalancerName(owner tags.Owner, scheme string) string {
+	return owner.Name(model.ResourceLoadBalancer, scheme)
+}
+
+// LoadBalancerNames are the names a gateway's ALB can have, one per scheme.
+func LoadBalancerNames(owner tags.Owner) []string {
+	return []string{LoadBalancerName(owner, annotations.SchemeInternetFacing), LoadBalancerName(owner, annotations.SchemeInternal)}
+}
+
 // Build returns the desired stack of one gateway.
 func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env Environment) (*model.Stack, error) {
 	traffic, protocol, err := fe.Backend()
@@ -62,7 +75,7 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 	stack := &model.Stack{Tags: cfg.Tags}
 
 	stack.SecurityGroup = &model.SecurityGroup{
-		Name:        owner.Name(model.ResourceSecurityGroup),
+		Name:        SecurityGroupName(owner),
 		Description: "ALB of " + owner.GatewayKey + ", managed by istio-alb-operator",
 		VPCID:       env.VPCID,
 	}
@@ -97,11 +110,17 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 	subnets := append([]string(nil), env.Subnets...)
 	sort.Strings(subnets)
 	stack.LoadBalancer = &model.LoadBalancer{
-		Name:          owner.Name(model.ResourceLoadBalancer, cfg.Scheme),
+		Name:          LoadBalancerName(owner, cfg.Scheme),
 		Scheme:        cfg.Scheme,
 		IPAddressType: cfg.IPAddressType,
 		Subnets:       subnets,
 		Attributes:    cfg.LoadBalancerAttributes,
+	}
+	if defaults := annotations.LoadBalancerAttributeDefaults(); len(defaults) > 0 {
+		for k := range cfg.LoadBalancerAttributes {
+			delete(defaults, k)
+		}
+		stack.LoadBalancer.DefaultAttributes = defaults
 	}
 	if cfg.DNS {
 		stack.DNS = &model.DNS{

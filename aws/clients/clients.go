@@ -18,7 +18,6 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
-	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -106,15 +105,6 @@ func (r *Recorder) register(stack *middleware.Stack, observe func(Call, error)) 
 			}
 			return out, md, err
 		}), middleware.After)
-}
-
-// ErrorCode returns the AWS error code of err (e.g. "DependencyViolation"), or "".
-func ErrorCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
 }
 
 // Snapshot returns the counts so far.

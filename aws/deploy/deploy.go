@@ -1,14 +1,14 @@
-// Package deploy applies one gateway's desired stack to AWS: it finds the gateway's resources by
-// their ownership tags (one tagging-API call), applies security groups, target groups with their
-// targets, the load balancer and its listeners in dependency order, then deletes orphans in
-// reverse order.
+// Package deploy applies one gateway's desired stack to AWS with one synthesizer per kind —
+// security groups, target groups with their targets, the load balancer, its listeners —, run
+// forward in dependency order; then each deletes what the stack no longer asks for, in reverse
+// order, so nothing is deleted while still used. A teardown is the same apply with an empty stack.
+// Actual state comes from AWS: the gateway's resources are found by their ownership tags (one
+// tagging-API call), by the ARNs remembered from the last apply and by their deterministic names;
+// a remembered resource that no longer exists is forgotten and built again.
 package deploy
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/acm"
@@ -19,9 +19,22 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
 
-// ErrNotYet wraps an AWS refusal that resolves itself with time (a security group still used by a
-// deleted ALB's interfaces, a target group still attached): retry after a delay, not an error.
-var ErrNotYet = errors.New("AWS is still releasing a dependency")
+// ErrNotYet wraps an AWS refusal that resolves itself with time; see clients.ErrNotYet.
+var ErrNotYet = clients.ErrNotYet
+
+// Synthesizer makes one kind of AWS resource of a gateway what its stack asks for.
+type Synthesizer interface {
+	// Discover reads the resources of its kind among the candidates (found by tags or
+	// remembered) and those with the names given; ones that no longer exist are dropped.
+	Discover(ctx context.Context, candidates []tags.Tagged, names []string) error
+	// Synthesize creates and updates what the stack asks for, filling out for the synthesizers
+	// after it.
+	Synthesize(ctx context.Context, out *model.Deployed) error
+	// PostSynthesize deletes what the stack no longer asks for.
+	PostSynthesize(ctx context.Context) error
+	// Owned returns the resources that exist after the apply.
+	Owned() []tags.Tagged
+}
 
 // Deployer applies stacks for one cluster.
 type Deployer struct {
@@ -30,180 +43,122 @@ type Deployer struct {
 	ELBV2   elbv2.API
 }
 
+// Names are the deterministic names of resources a gateway may have, looked up by name when
+// the tagging API does not list them (it lags behind creates): a teardown must find a resource
+// created moments before, or before a crash.
+type Names struct {
+	SecurityGroups []string
+	TargetGroups   []string
+	LoadBalancers  []string
+}
+
+// Request is one apply.
+type Request struct {
+	Owner tags.Owner
+	// Stack is the desired state; an empty stack deletes everything the owner has.
+	Stack *model.Stack
+	// Known are the resources remembered from the last apply.
+	Known []tags.Tagged
+	// Names are looked up besides the tags (teardown).
+	Names Names
+	// KeepProtected keeps a load balancer with deletion protection on rather than turning the
+	// protection off to delete it (elbv2.ErrDeletionProtected).
+	KeepProtected bool
+}
+
 // Result is what was applied.
 type Result struct {
 	LoadBalancer elbv2.LoadBalancer
-	// Owned are the resources the gateway owns after the apply, to pass back as known next time
-	// (the tagging API is eventually consistent, so a just-created resource may not be listed yet).
-	Owned []elbv2.Owned
-	// Deleted are the load balancers a teardown deleted.
+	// Owned are the resources the gateway owns after the apply, to pass back as known next time.
+	Owned []tags.Tagged
+	// Deleted are the load balancers the apply deleted.
 	Deleted []string
 	// Certificates are the ACM certificates tagged for the owner (requested for it), found by
-	// the same tagging call; a teardown leaves them to the caller.
+	// the same tagging call; the caller decides about them.
 	Certificates []string
 }
 
 var resourceTypes = []string{"elasticloadbalancing:loadbalancer", "elasticloadbalancing:targetgroup", "ec2:security-group", acm.ResourceType}
 
-// Find returns the resources tagged for the owner.
-func (d *Deployer) Find(ctx context.Context, owner tags.Owner) ([]elbv2.Owned, error) {
-	return tags.Find(ctx, d.Tagging, owner, resourceTypes...)
-}
-
-// Apply makes AWS hold exactly the stack for the owner; an empty stack deletes everything the
-// owner has. known are resources remembered from the last apply.
-func (d *Deployer) Apply(ctx context.Context, owner tags.Owner, stack *model.Stack, known []elbv2.Owned) (Result, error) {
-	found, err := d.Find(ctx, owner)
-	if err != nil {
-		return Result{}, err
-	}
-	owned := merge(found, known)
-	var lbs, tgs []elbv2.Owned
-	var sgs, certs []string
-	for _, o := range owned {
-		switch {
-		case strings.Contains(o.ARN, ":certificate/"):
-			certs = append(certs, o.ARN)
-		case strings.Contains(o.ARN, ":loadbalancer/"):
-			lbs = append(lbs, o)
-		case strings.Contains(o.ARN, ":targetgroup/"):
-			tgs = append(tgs, o)
-		case strings.Contains(o.ARN, ":security-group/"):
-			sgs = append(sgs, o.ARN[strings.LastIndex(o.ARN, "/")+1:])
-		}
-	}
-	sgDeployer := &ec2.SecurityGroups{API: d.EC2, Owner: owner}
-	elb := &elbv2.Deployer{API: d.ELBV2, Owner: owner}
-
-	if stack.Empty() {
-		res := Result{Certificates: certs}
-		for _, o := range lbs {
-			res.Deleted = append(res.Deleted, o.ARN)
-		}
-		return res, d.teardown(ctx, sgDeployer, elb, lbs, tgs, sgs)
-	}
-
+// Apply makes AWS hold exactly the request's stack for its owner.
+func (d *Deployer) Apply(ctx context.Context, req Request) (Result, error) {
 	var res Result
-	existingSG := ""
-	if len(sgs) > 0 {
-		existingSG = sgs[0]
-	}
-	sgID, err := sgDeployer.EnsureALBGroup(ctx, stack.SecurityGroup, stack.Tags, existingSG)
+	found, err := tags.Find(ctx, d.Tagging, req.Owner, resourceTypes...)
 	if err != nil {
 		return res, err
 	}
-	if existingSG == "" {
-		res.Owned = append(res.Owned, elbv2.Owned{ARN: sgARN(sgID), Tags: owner.For(model.ResourceSecurityGroup, stack.Tags)})
+	candidates := merge(found, req.Known)
+	for _, c := range candidates {
+		if strings.Contains(c.ARN, ":certificate/") {
+			res.Certificates = append(res.Certificates, c.ARN)
+		}
 	}
-	if err := sgDeployer.EnsureNodeAccess(ctx, stack.NodeAccess, sgID, existingSG == ""); err != nil {
-		return res, err
+	stack := req.Stack
+	if stack == nil {
+		stack = &model.Stack{}
 	}
-	tgARNs, tgCreated, tgOrphans, err := elb.EnsureTargetGroups(ctx, stack.TargetGroups, stack.Tags, tgs)
-	if err != nil {
-		return res, err
+	sg := &ec2.SecurityGroupSynthesizer{API: d.EC2, Owner: req.Owner, Stack: stack}
+	tg := &elbv2.TargetGroupSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: stack}
+	lb := &elbv2.LoadBalancerSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: stack, KeepProtected: req.KeepProtected}
+	listeners := &elbv2.ListenerSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: stack}
+	synthesizers := []Synthesizer{sg, tg, lb, listeners}
+	names := [][]string{req.Names.SecurityGroups, req.Names.TargetGroups, req.Names.LoadBalancers, nil}
+
+	owned := func() []tags.Tagged {
+		var out []tags.Tagged
+		for _, s := range synthesizers {
+			out = append(out, s.Owned()...)
+		}
+		for _, c := range candidates {
+			if strings.Contains(c.ARN, ":certificate/") {
+				out = append(out, c)
+			}
+		}
+		return out
 	}
-	// Targets before the load balancer: its listeners forward to groups that already have them.
-	for _, tg := range stack.TargetGroups {
-		if err := elb.EnsureTargets(ctx, tgARNs[tg.ResourceID], tg.Targets, tgCreated[tg.ResourceID]); err != nil {
+	for i, s := range synthesizers {
+		if err := s.Discover(ctx, candidates, names[i]); err != nil {
 			return res, err
 		}
 	}
-	lb, lbCreated, lbOrphans, err := elb.EnsureLoadBalancer(ctx, stack.LoadBalancer, sgID, stack.Tags, lbs)
-	if err != nil {
-		return res, err
+	var deployed model.Deployed
+	if !stack.Empty() {
+		for _, s := range synthesizers {
+			if err := s.Synthesize(ctx, &deployed); err != nil {
+				res.Owned = owned()
+				return res, err
+			}
+		}
 	}
-	res.LoadBalancer = lb
-	if err := elb.EnsureListeners(ctx, lb.ARN, stack.Listeners, tgARNs, stack.Tags, lbCreated); err != nil {
-		return res, err
-	}
-	// Orphans last, in reverse dependency order: load balancers (and their listeners), then the
-	// target groups they forwarded to.
-	for _, arn := range lbOrphans {
-		if err := elb.DeleteLoadBalancer(ctx, arn); err != nil && !notFound(err) {
+	for i := len(synthesizers) - 1; i >= 0; i-- {
+		if err := synthesizers[i].PostSynthesize(ctx); err != nil {
+			res.Owned, res.Deleted = owned(), lb.Deleted()
 			return res, err
 		}
 	}
-	for _, arn := range tgOrphans {
-		if err := elb.DeleteTargetGroup(ctx, arn); err != nil && !notFound(err) {
-			return res, classify(err)
-		}
-	}
-	// Remember what now exists.
-	for _, o := range owned {
-		if !slices.Contains(lbOrphans, o.ARN) && !slices.Contains(tgOrphans, o.ARN) {
-			res.Owned = append(res.Owned, o)
-		}
-	}
-	for id, arn := range tgARNs {
-		if tgCreated[id] {
-			res.Owned = append(res.Owned, elbv2.Owned{ARN: arn, Tags: owner.For(id, stack.Tags)})
-		}
-	}
-	if lbCreated {
-		res.Owned = append(res.Owned, elbv2.Owned{ARN: lb.ARN, Tags: owner.For(model.ResourceLoadBalancer, stack.Tags)})
-	}
+	res.Owned, res.Deleted = owned(), lb.Deleted()
+	res.LoadBalancer = elbv2.LoadBalancer{ARN: deployed.LoadBalancer.ARN, DNSName: deployed.LoadBalancer.DNSName,
+		CanonicalHostedZoneID: deployed.LoadBalancer.CanonicalHostedZoneID}
 	return res, nil
 }
 
-func (d *Deployer) teardown(ctx context.Context, sgs *ec2.SecurityGroups, elb *elbv2.Deployer, lbs, tgs []elbv2.Owned, groups []string) error {
-	for _, o := range lbs {
-		if err := elb.DeleteLoadBalancer(ctx, o.ARN); err != nil && !notFound(err) {
-			return err
-		}
-	}
-	for _, o := range tgs {
-		if err := elb.DeleteTargetGroup(ctx, o.ARN); err != nil && !notFound(err) {
-			return classify(err)
-		}
-	}
-	for _, id := range groups {
-		if err := sgs.EnsureNodeAccess(ctx, nil, id, false); err != nil {
-			return err
-		}
-		if err := sgs.DeleteGroup(ctx, id); err != nil && !notFound(err) {
-			return classify(err)
-		}
-	}
-	return nil
-}
-
-func sgARN(id string) string { return "arn:aws:ec2:::security-group/" + id }
-
-func merge(found, known []elbv2.Owned) []elbv2.Owned {
+// merge joins the resources found by tags with the remembered ones, each once (security groups
+// by id: the tagging API and the remembered form spell their ARNs differently).
+func merge(found, known []tags.Tagged) []tags.Tagged {
 	seen := map[string]bool{}
-	var out []elbv2.Owned
-	for _, list := range [][]elbv2.Owned{found, known} {
+	var out []tags.Tagged
+	for _, list := range [][]tags.Tagged{found, known} {
 		for _, o := range list {
-			id := o.ARN[strings.LastIndex(o.ARN, "/")+1:]
+			key := o.ARN
 			if strings.Contains(o.ARN, ":security-group/") {
-				if seen[id] {
-					continue
-				}
-				seen[id] = true
-			} else {
-				if seen[o.ARN] {
-					continue
-				}
-				seen[o.ARN] = true
+				key = o.ARN[strings.LastIndex(o.ARN, "/")+1:]
 			}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
 			out = append(out, o)
 		}
 	}
 	return out
-}
-
-func notFound(err error) bool {
-	switch clients.ErrorCode(err) {
-	case "LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "InvalidGroup.NotFound":
-		return true
-	}
-	return false
-}
-
-func classify(err error) error {
-	switch clients.ErrorCode(err) {
-	case "DependencyViolation", "ResourceInUse":
-		return fmt.Errorf("%w: %v", ErrNotYet, err)
-	}
-	return err
 }

@@ -45,6 +45,11 @@ type Outcome struct {
 	// Private tells which zones the names live in (those associated with VPCID when private).
 	Private bool
 	VPCID   string
+	// Partial says records of the gateway may exist outside the zones of Names: the first
+	// sync after a start reads only the zones of the names the gateway wants (a restart stays
+	// cheap), so names it lost while the operator was down are found at teardown, which then
+	// reads every zone.
+	Partial bool
 }
 
 // Syncer keeps the gateways' records with external-dns's plan and TXT registry: a record is
@@ -56,7 +61,8 @@ type Syncer struct {
 }
 
 // Sync makes the records of one gateway what d asks. previous is the outcome of the last sync
-// of the gateway (nil after a restart: every zone is read once to find what it owns).
+// of the gateway (nil after a restart: only the zones of the wanted names are read, and the
+// outcome is Partial).
 func (s *Syncer) Sync(ctx context.Context, d Desired, previous *Outcome) (Outcome, error) {
 	all, err := s.Zones.List(ctx)
 	if err != nil {
@@ -65,7 +71,7 @@ func (s *Syncer) Sync(ctx context.Context, d Desired, previous *Outcome) (Outcom
 	if d.Target == "" {
 		// Teardown: the zones holding what the gateway had, every zone when that is unknown.
 		zones := all
-		if previous != nil {
+		if previous != nil && !previous.Partial {
 			had, err := s.visible(ctx, all, previous.Private, previous.VPCID, d.Region)
 			if err != nil {
 				return Outcome{}, err
@@ -79,7 +85,7 @@ func (s *Syncer) Sync(ctx context.Context, d Desired, previous *Outcome) (Outcom
 	if err != nil {
 		return Outcome{}, err
 	}
-	out := Outcome{Private: d.Private, VPCID: d.VPCID}
+	out := Outcome{Private: d.Private, VPCID: d.VPCID, Partial: previous == nil || previous.Partial}
 	var wanted []string
 	for _, n := range d.Names {
 		if _, ok := zoneOf(visible, n); ok {
@@ -94,31 +100,21 @@ func (s *Syncer) Sync(ctx context.Context, d Desired, previous *Outcome) (Outcom
 	}
 	// Read the zones that own a wanted name or a name the gateway had.
 	read := zonesFor(visible, wanted)
-	if previous == nil || previous.Private == d.Private {
-		var had []string
-		if previous != nil {
-			had = previous.Names
-		}
-		read = merge(read, zonesFor(visible, had))
-		if previous == nil {
-			read = visible
-		}
+	if previous != nil && previous.Private == d.Private {
+		read = merge(read, zonesFor(visible, previous.Names))
 	}
 	got, changes, conflicts, err := s.syncZones(ctx, read, wanted, d)
 	if err != nil {
 		return out, err
 	}
 	out.Names, out.Changes, out.Conflicts = got, changes, append(out.Conflicts, conflicts...)
-	// Names left in the zones of the other visibility (the scheme changed, or unknown after a
-	// restart) are removed.
-	if previous == nil || previous.Private != d.Private {
+	// Names left in the zones of the other visibility (the scheme changed) are removed.
+	if previous != nil && previous.Private != d.Private {
 		other, err := s.visible(ctx, all, !d.Private, d.VPCID, d.Region)
 		if err != nil {
 			return out, err
 		}
-		if previous != nil {
-			other = zonesFor(other, previous.Names)
-		}
+		other = zonesFor(other, previous.Names)
 		if len(other) > 0 {
 			_, n, _, err := s.syncZones(ctx, other, nil, d)
 			out.Changes += n

@@ -17,75 +17,192 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
 
-// SecurityGroups deploys the ALB's security group and its rules on the node security group.
-type SecurityGroups struct {
+// SecurityGroupSynthesizer makes the ALB's security group what the stack asks for (inbound rules
+// from the CIDRs, tags) with its rules on the node security group, and deletes the groups the stack
+// no longer asks for together with their node rules.
+type SecurityGroupSynthesizer struct {
 	API   API
 	Owner tags.Owner
+	Stack *model.Stack
+
+	actual  []ec2types.SecurityGroup
+	kept    string
+	created bool
+	deleted map[string]bool
 }
 
-// EnsureALBGroup makes the ALB security group match want. existingID is the group found by its
-// ownership tags ("" when there is none). It returns the group id.
-func (s *SecurityGroups) EnsureALBGroup(ctx context.Context, want *model.SecurityGroup, userTags map[string]string, existingID string) (string, error) {
-	id := existingID
+// Discover reads the candidates that are security groups and looks up the names the tagging API
+// may not list yet; groups that no longer exist, or are another owner's, are dropped.
+func (s *SecurityGroupSynthesizer) Discover(ctx context.Context, candidates []tags.Tagged, names []string) error {
+	var ids []string
+	for _, c := range candidates {
+		if strings.Contains(c.ARN, ":security-group/") {
+			if id := c.ARN[strings.LastIndex(c.ARN, "/")+1:]; !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	groups, err := s.describe(ctx, ids)
+	if err != nil {
+		return err
+	}
+	s.actual = groups
+	var missing []string
+	for _, n := range names {
+		if !slices.ContainsFunc(s.actual, func(g ec2types.SecurityGroup) bool { return aws.ToString(g.GroupName) == n }) {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	out, err := s.API.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: aws.String("group-name"), Values: missing},
+		{Name: aws.String("tag:" + tags.Cluster), Values: []string{s.Owner.Cluster}},
+	}})
+	if err != nil {
+		return fmt.Errorf("DescribeSecurityGroups named %v: %w", missing, err)
+	}
+	for _, g := range out.SecurityGroups {
+		if s.Owner.Owns(tagMap(g.Tags)) && !slices.ContainsFunc(s.actual, func(a ec2types.SecurityGroup) bool { return aws.ToString(a.GroupId) == aws.ToString(g.GroupId) }) {
+			s.actual = append(s.actual, g)
+		}
+	}
+	return nil
+}
+
+// describe reads groups by id; those that no longer exist are left out.
+func (s *SecurityGroupSynthesizer) describe(ctx context.Context, ids []string) ([]ec2types.SecurityGroup, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out, err := s.API.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
+	switch {
+	case err == nil:
+		return out.SecurityGroups, nil
+	case !clients.IsNotFound(err):
+		return nil, fmt.Errorf("DescribeSecurityGroups %v: %w", ids, err)
+	case len(ids) == 1:
+		return nil, nil
+	}
+	var groups []ec2types.SecurityGroup
+	for _, id := range ids {
+		g, err := s.describe(ctx, []string{id})
+		if err != nil {
+			return nil, err
+		}
+		groups = append(groups, g...)
+	}
+	return groups, nil
+}
+
+// Synthesize makes the ALB group and its node rules what the stack says.
+func (s *SecurityGroupSynthesizer) Synthesize(ctx context.Context, out *model.Deployed) error {
+	want := s.Stack.SecurityGroup
+	i := slices.IndexFunc(s.actual, func(g ec2types.SecurityGroup) bool {
+		return aws.ToString(g.GroupName) == want.Name && aws.ToString(g.VpcId) == want.VPCID
+	})
 	var group *ec2types.SecurityGroup // nil: just created, so no rules and all tags
-	if id == "" {
-		out, err := s.API.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+	var id string
+	if i >= 0 {
+		group = &s.actual[i]
+		id = aws.ToString(group.GroupId)
+	} else {
+		created, err := s.API.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 			GroupName:   aws.String(want.Name),
 			Description: aws.String(want.Description),
 			VpcId:       aws.String(want.VPCID),
 			TagSpecifications: []ec2types.TagSpecification{{
 				ResourceType: ec2types.ResourceTypeSecurityGroup,
-				Tags:         ec2Tags(s.Owner.For(model.ResourceSecurityGroup, userTags)),
+				Tags:         ec2Tags(s.Owner.For(model.ResourceSecurityGroup, s.Stack.Tags)),
 			}},
 		})
 		switch {
 		case err == nil:
-			id = aws.ToString(out.GroupId)
-		case clients.ErrorCode(err) == "InvalidGroup.Duplicate":
+			id = aws.ToString(created.GroupId)
+			s.created = true
+			s.actual = append(s.actual, ec2types.SecurityGroup{GroupId: created.GroupId, GroupName: aws.String(want.Name), VpcId: aws.String(want.VPCID),
+				Tags: ec2Tags(s.Owner.For(model.ResourceSecurityGroup, s.Stack.Tags))})
+		case clients.IsDuplicate(err):
 			// The tagging API had not listed it yet (it is eventually consistent): adopt the
 			// group only if it carries our ownership tags.
 			if group, err = s.ownedByName(ctx, want); err != nil {
-				return "", err
+				return err
 			}
 			id = aws.ToString(group.GroupId)
+			s.actual = append(s.actual, *group)
 		default:
-			return "", fmt.Errorf("CreateSecurityGroup %s: %w", want.Name, err)
+			return fmt.Errorf("CreateSecurityGroup %s: %w", want.Name, err)
 		}
-	} else {
-		out, err := s.API.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
-		if err != nil {
-			return "", fmt.Errorf("DescribeSecurityGroups %s: %w", id, err)
-		}
-		if len(out.SecurityGroups) == 0 {
-			return "", fmt.Errorf("security group %s vanished", id)
-		}
-		group = &out.SecurityGroups[0]
 	}
+	s.kept = id
+	out.SecurityGroupID = id
 	var actual []model.IngressRule
 	if group != nil {
 		actual = cidrRules(group.IpPermissions)
-		if missing := missingTags(group.Tags, s.Owner.For(model.ResourceSecurityGroup, userTags)); len(missing) > 0 {
+		if missing := missingTags(group.Tags, s.Owner.For(model.ResourceSecurityGroup, s.Stack.Tags)); len(missing) > 0 {
 			if _, err := s.API.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: missing}); err != nil {
-				return "", fmt.Errorf("CreateTags %s: %w", id, err)
+				return fmt.Errorf("CreateTags %s: %w", id, err)
 			}
 		}
 	}
 	add, remove := diffRules(want.Ingress, actual)
 	if len(add) > 0 {
 		if _, err := s.API.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: cidrPermissions(add)}); err != nil {
-			return id, fmt.Errorf("AuthorizeSecurityGroupIngress %s: %w", id, err)
+			return fmt.Errorf("AuthorizeSecurityGroupIngress %s: %w", id, err)
 		}
 	}
 	if len(remove) > 0 {
 		if _, err := s.API.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: cidrPermissions(remove)}); err != nil {
-			return id, fmt.Errorf("RevokeSecurityGroupIngress %s: %w", id, err)
+			return fmt.Errorf("RevokeSecurityGroupIngress %s: %w", id, err)
 		}
 	}
-	return id, nil
+	return s.ensureNodeAccess(ctx, s.Stack.NodeAccess, id, s.created)
+}
+
+// PostSynthesize deletes the groups the stack does not use, their rules on the node security
+// group first. AWS refuses while a deleted ALB's interfaces still use a group, which resolves
+// itself.
+func (s *SecurityGroupSynthesizer) PostSynthesize(ctx context.Context) error {
+	s.deleted = map[string]bool{}
+	for _, g := range s.actual {
+		id := aws.ToString(g.GroupId)
+		if id == s.kept {
+			continue
+		}
+		if err := s.ensureNodeAccess(ctx, nil, id, false); err != nil {
+			return err
+		}
+		if _, err := s.API.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)}); err != nil && !clients.IsNotFound(err) {
+			return clients.NotYet(fmt.Errorf("DeleteSecurityGroup %s: %w", id, err))
+		}
+		s.deleted[id] = true
+	}
+	return nil
+}
+
+// Owned returns the groups that exist after the apply, to remember.
+func (s *SecurityGroupSynthesizer) Owned() []tags.Tagged {
+	var out []tags.Tagged
+	for _, g := range s.actual {
+		if id := aws.ToString(g.GroupId); !s.deleted[id] {
+			out = append(out, tags.Tagged{ARN: "arn:aws:ec2:::security-group/" + id, Tags: tagMap(g.Tags)})
+		}
+	}
+	return out
+}
+
+func tagMap(ts []ec2types.Tag) map[string]string {
+	out := map[string]string{}
+	for _, t := range ts {
+		out[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return out
 }
 
 // ownedByName finds the group named want.Name in the VPC, provided it is ours.
-func (s *SecurityGroups) ownedByName(ctx context.Context, want *model.SecurityGroup) (*ec2types.SecurityGroup, error) {
+func (s *SecurityGroupSynthesizer) ownedByName(ctx context.Context, want *model.SecurityGroup) (*ec2types.SecurityGroup, error) {
 	out, err := s.API.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
 		{Name: aws.String("group-name"), Values: []string{want.Name}},
 		{Name: aws.String("vpc-id"), Values: []string{want.VPCID}},
@@ -95,11 +212,7 @@ func (s *SecurityGroups) ownedByName(ctx context.Context, want *model.SecurityGr
 	}
 	for i := range out.SecurityGroups {
 		g := &out.SecurityGroups[i]
-		t := map[string]string{}
-		for _, tag := range g.Tags {
-			t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-		}
-		if s.Owner.Owns(t) {
+		if s.Owner.Owns(tagMap(g.Tags)) {
 			return g, nil
 		}
 	}
@@ -107,11 +220,11 @@ func (s *SecurityGroups) ownedByName(ctx context.Context, want *model.SecurityGr
 		want.Name, want.VPCID, s.Owner.GatewayKey)
 }
 
-// EnsureNodeAccess makes the rules whose source is the ALB group (albGroupID) match want: on the
+// ensureNodeAccess makes the rules whose source is the ALB group (albGroupID) match want: on the
 // node security group, exactly want.Ports; on any other group, none. want nil removes them all.
 // Only rules with the operator's description are touched; created reports that the ALB group was
 // just created, so no rule can reference it yet and no read is needed.
-func (s *SecurityGroups) EnsureNodeAccess(ctx context.Context, want *model.NodeAccess, albGroupID string, created bool) error {
+func (s *SecurityGroupSynthesizer) ensureNodeAccess(ctx context.Context, want *model.NodeAccess, albGroupID string, created bool) error {
 	type key struct {
 		group string
 		port  int32
@@ -171,15 +284,6 @@ func (s *SecurityGroups) EnsureNodeAccess(ctx context.Context, want *model.NodeA
 		}); err != nil {
 			return fmt.Errorf("AuthorizeSecurityGroupIngress %s from %s: %w", group, albGroupID, err)
 		}
-	}
-	return nil
-}
-
-// DeleteGroup deletes the ALB group. AWS refuses (DependencyViolation) while the deleted ALB's
-// network interfaces still exist; the caller retries later.
-func (s *SecurityGroups) DeleteGroup(ctx context.Context, id string) error {
-	if _, err := s.API.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)}); err != nil {
-		return fmt.Errorf("DeleteSecurityGroup %s: %w", id, err)
 	}
 	return nil
 }

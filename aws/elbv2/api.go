@@ -1,6 +1,7 @@
-// Package elbv2 deploys a gateway's target groups, application load balancer, listeners and
-// registered targets: it reads back only the resources it owns, diffs them against the model and
-// writes only the differences.
+// Package elbv2 holds the synthesizers of a gateway's target groups (with their registered
+// targets), its application load balancer and its listeners: each reads back only the resources
+// the gateway owns (found by tags, remembered ARNs or deterministic names), diffs them against the
+// model and writes only the differences; resources the model no longer asks for are deleted last.
 package elbv2
 
 import (
@@ -35,6 +36,7 @@ type API interface {
 	RemoveListenerCertificates(context.Context, *elbv2.RemoveListenerCertificatesInput, ...func(*elbv2.Options)) (*elbv2.RemoveListenerCertificatesOutput, error)
 	DescribeSSLPolicies(context.Context, *elbv2.DescribeSSLPoliciesInput, ...func(*elbv2.Options)) (*elbv2.DescribeSSLPoliciesOutput, error)
 	AddTags(context.Context, *elbv2.AddTagsInput, ...func(*elbv2.Options)) (*elbv2.AddTagsOutput, error)
+	DescribeTags(context.Context, *elbv2.DescribeTagsInput, ...func(*elbv2.Options)) (*elbv2.DescribeTagsOutput, error)
 }
 
 var _ API = (*elbv2.Client)(nil)

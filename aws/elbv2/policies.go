@@ -34,7 +34,7 @@ func (s *SSLPolicies) Exists(ctx context.Context, name string) (bool, error) {
 	}
 	out, err := s.API.DescribeSSLPolicies(ctx, &elbv2.DescribeSSLPoliciesInput{Names: []string{name}})
 	switch {
-	case clients.ErrorCode(err) == "SSLPolicyNotFound":
+	case clients.ErrorCode(err) == clients.CodeSSLPolicyNotFound:
 		ok = false
 	case err != nil:
 		return false, fmt.Errorf("DescribeSSLPolicies %s: %w", name, err)

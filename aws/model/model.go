@@ -108,8 +108,11 @@ type LoadBalancer struct {
 	IPAddressType string `json:"ipAddressType"`
 	// Subnets are subnet ids, sorted.
 	Subnets []string `json:"subnets"`
-	// Attributes are the ELBv2 attributes the user set; other attributes are left alone.
+	// Attributes are the ELBv2 attributes the user set.
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// DefaultAttributes are AWS's defaults of the other attributes the operator knows: an
+	// attribute removed from the annotation (or changed by hand) goes back to its default.
+	DefaultAttributes map[string]string `json:"defaultAttributes,omitempty"`
 }
 
 // Listener is one ALB listener.
@@ -135,4 +138,22 @@ type Redirect struct {
 	Protocol   string `json:"protocol"`
 	Port       string `json:"port"`
 	StatusCode string `json:"statusCode"`
+}
+
+// Deployed is what the synthesizers of a stack have made so far, for the ones after them: the
+// load balancer needs its security group, the listeners the load balancer and the target groups.
+type Deployed struct {
+	SecurityGroupID string
+	// TargetGroups are target group ARNs by resource id.
+	TargetGroups map[string]string
+	LoadBalancer DeployedLoadBalancer
+}
+
+// DeployedLoadBalancer is the load balancer as AWS answered.
+type DeployedLoadBalancer struct {
+	ARN                   string
+	DNSName               string
+	CanonicalHostedZoneID string
+	// Created says it was created by this apply (it has no listeners yet).
+	Created bool
 }

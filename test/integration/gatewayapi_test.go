@@ -65,11 +65,9 @@ func TestTheSeedsGatewayAPIExampleGetsAnALBRecordsAndAStatusCondition(t *testing
 	if gw.Annotations[frontend.IstioServiceTypeAnnotation] != "NodePort" {
 		t.Fatalf("annotation %s = %q, want NodePort", frontend.IstioServiceTypeAnnotation, gw.Annotations[frontend.IstioServiceTypeAnnotation])
 	}
-	var svc corev1.Service
-	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: gwNS, Name: "gateway-istio"}, &svc))
-	if svc.Spec.Type != corev1.ServiceTypeNodePort {
-		t.Fatalf("istiod's Service is %s", svc.Spec.Type)
-	}
+	// istiod switches its Service after the operator's cutover asked it to.
+	svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: gwNS, Name: "gateway-istio"}}
+	s.waitServiceType(&svc, corev1.ServiceTypeNodePort)
 	lb, _, tg := s.loadBalancer(apiKey(gwNS, "gateway"))
 	if aws.ToString(tg.HealthCheckPort) != strconv.Itoa(int(nodePort(&svc, "status-port"))) || aws.ToInt32(tg.Port) != nodePort(&svc, "http-80") ||
 		aws.ToString(tg.HealthCheckPath) != "/healthz/ready" {

@@ -146,6 +146,7 @@ func Parse(a map[string]string) (Config, field.ErrorList) {
 		}
 		return ""
 	})
+	p.checkLoadBalancerAttributes(c.LoadBalancerAttributes)
 	if v, ok := a[HealthCheckPath]; ok {
 		if !strings.HasPrefix(v, "/") || len(v) > 1024 {
 			p.invalid(HealthCheckPath, v, "must be a path starting with /")

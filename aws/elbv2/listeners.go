@@ -234,4 +234,3 @@ func sameActions(have []elbv2types.Action, want elbv2types.Action) bool {
 	}
 	return false
 }
-

@@ -79,7 +79,7 @@ func TestParse(t *testing.T) {
 		{sentence: "an attribute the operator does not know is refused with the known ones",
 			in: map[string]string{Enabled: "true", LoadBalancerAttributes: "idle_timeout.seconds=30"}, errs: []string{LoadBalancerAttributes, "idle_timeout.seconds", "idle_timeout.timeout_seconds"}},
 		{sentence: "an attribute value of the wrong type is refused",
-			in: map[string]string{Enabled: "true", LoadBalancerAttributes: "deletion_protection.enabled=yes,idle_timeout.timeout_seconds=0"},
+			in:   map[string]string{Enabled: "true", LoadBalancerAttributes: "deletion_protection.enabled=yes,idle_timeout.timeout_seconds=0"},
 			errs: []string{"deletion_protection.enabled=yes", "true", "idle_timeout.timeout_seconds=0", "1 to 4000"}},
 		{sentence: "access logs need a bucket",
 			in: map[string]string{Enabled: "true", LoadBalancerAttributes: "access_logs.s3.enabled=true"}, errs: []string{"access_logs.s3.bucket"}},

@@ -10,15 +10,21 @@ export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
 
+# The operator's version (a tag, else the commit, -dirty with local changes): --version and
+# istio_alb_build_info report it. IMAGE is the repository `make image` tags and `make image-push` pushes.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+IMAGE ?= istio-alb-operator
+
 CHART := charts/istio-alb-operator
 INSTALL_NAMESPACE := istio-alb-system
 
-.PHONY: all build test unit bench demo control-plane aws-up aws-down vet fmt clean helm manifests chart-check docker-build
+.PHONY: all build test unit bench demo control-plane aws-up aws-down vet fmt clean helm manifests chart-check image image-push docker-build
 
 all: build
 
 build:
-	go build -o $(BIN)/istio-alb-operator ./cmd/istio-alb-operator
+	go build -ldflags '$(LDFLAGS)' -o $(BIN)/istio-alb-operator ./cmd/istio-alb-operator
 
 vet:
 	go vet ./...
@@ -58,9 +64,16 @@ chart-check: $(BIN)/helm
 	  if ! diff -u $(BIN)/install.yaml.committed manifests/install.yaml; then \
 	    echo "manifests/install.yaml is not what the chart renders: run 'make manifests' and commit" >&2; exit 1; fi
 
-## docker-build: the operator's image (needs a Docker engine).
-docker-build:
-	docker build -t istio-alb-operator:dev .
+## image: the operator's image $(IMAGE):$(VERSION), built from the Dockerfile with the version
+## passed in (needs a Docker engine; not part of `make test`). image-push pushes it:
+##   make image image-push IMAGE=<your-registry>/istio-alb-operator
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+image-push:
+	docker push $(IMAGE):$(VERSION)
+
+docker-build: image
 
 ## aws-up / aws-down: the LocalStack-compatible endpoint on 127.0.0.1:4566.
 aws-up:

@@ -152,7 +152,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 			return nil, err
 		}
-		if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		if err := mgr.AddReadyzCheck("informer-caches", cachesSynced(mgr.GetCache(), time.Second)); err != nil {
 			return nil, err
 		}
 	}

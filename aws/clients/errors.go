@@ -19,8 +19,10 @@ var (
 	// throttlingCodes say the call was rate-limited.
 	throttlingCodes = codes("Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
 		"TooManyRequestsException", "PriorRequestNotComplete", "RequestThrottled", "RequestThrottledException", "SlowDown")
-	// permissionCodes say the caller is not allowed.
-	permissionCodes = codes("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure", "OperationNotPermitted")
+	// permissionCodes say the caller is not allowed, or its credentials are not accepted (IRSA
+	// or Pod Identity misconfigured).
+	permissionCodes = codes("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess", "AuthFailure",
+		"InvalidClientTokenId", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException")
 )
 
 // Codes the operator names directly.

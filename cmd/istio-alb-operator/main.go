@@ -6,7 +6,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -14,20 +16,29 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/controllers"
 )
 
+// version is set at build time: -ldflags "-X main.version=$(git describe --tags --always --dirty)"
+// (the Makefile and the Dockerfile do).
+var version = "dev"
+
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "istio-alb-operator:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(args []string, stdout io.Writer) error {
 	var o controllers.Options
 	fs := flag.NewFlagSet("istio-alb-operator", flag.ExitOnError)
 	o.BindFlags(fs)
+	printVersion := fs.Bool("version", false, "print the version and exit")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *printVersion {
+		_, err := fmt.Fprintf(stdout, "istio-alb-operator %s %s\n", version, runtime.Version())
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -38,6 +49,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	controllers.RecordBuildInfo(version)
 	ctx := ctrl.SetupSignalHandler()
 	mgr, err := controllers.NewManager(ctx, cfg, o)
 	if err != nil {

@@ -29,3 +29,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "istio-alb-operator.clusterName" -}}
 {{- required "clusterName is required: set it to your EKS cluster's name (helm install ... --set clusterName=<cluster>); it tags every AWS resource the operator creates" .Values.clusterName -}}
 {{- end -}}
+
+{{- define "istio-alb-operator.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}

@@ -35,7 +35,7 @@ const (
 )
 
 // addedServiceType marks a service-type annotation the operator added (and removes at teardown).
-const addedServiceType = annotations.Prefix + "added-service-type"
+const addedServiceType = annotations.AddedServiceType
 
 // GatewayAPIReconciler reconciles gateway.networking.k8s.io/v1 Gateways of Istio's classes.
 type GatewayAPIReconciler struct {

@@ -84,6 +84,11 @@ func TestBadInputGetsAnEventNamingTheProblemAndCreatesNothingInAWS(t *testing.T)
 			reason:      "ServiceNotFound", mentions: []string{"istio=no-such-gateway"},
 		},
 		{
+			sentence:    "a typo in an annotation key gets the closest known key",
+			annotations: with("istio-alb.io/shceme", "internal"),
+			reason:      "InvalidAnnotation", mentions: []string{"istio-alb.io/shceme", "did you mean istio-alb.io/scheme"},
+		},
+		{
 			sentence:    "an unknown scheme is rejected naming the annotation and the value",
 			annotations: with("istio-alb.io/scheme", "public"),
 			reason:      "InvalidAnnotation", mentions: []string{"istio-alb.io/scheme", "public"},

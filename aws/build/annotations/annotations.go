@@ -49,7 +49,18 @@ const (
 	LoadBalancerDNS = Prefix + "load-balancer-dns"
 	// OriginalServiceType is written on a gateway Service the operator switched to NodePort.
 	OriginalServiceType = Prefix + "original-service-type"
+	// AddedServiceType is written on a Gateway API Gateway whose service-type annotation the
+	// operator added (and removes at teardown).
+	AddedServiceType = Prefix + "added-service-type"
 )
+
+// known are the keys a Gateway may carry: the user's and the ones the operator writes.
+var known = []string{
+	Enabled, Scheme, TargetType, InboundCIDRs, IPAddressType, Subnets, Tags, LoadBalancerAttributes,
+	HealthCheckPath, HealthCheckPort, HealthCheckInterval, HealthCheckTimeout, HealthyThreshold,
+	UnhealthyThreshold, SuccessCodes, CertificateARNs, RequestCertificate, SSLPolicy, SSLRedirect,
+	Hostnames, DNS, KeepServiceType, LoadBalancerDNS, AddedServiceType,
+}
 
 // Values of the scheme, target-type and ip-address-type annotations.
 const (
@@ -193,6 +204,11 @@ func Parse(a map[string]string) (Config, field.ErrorList) {
 		c.Hostnames[i] = strings.ToLower(strings.TrimSuffix(h, "."))
 		if msg := CheckHostname(c.Hostnames[i]); msg != "" {
 			p.invalid(Hostnames, h, msg)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(a)) {
+		if strings.HasPrefix(k, Prefix) && !slices.Contains(known, k) {
+			p.invalid(k, a[k], fmt.Sprintf("%s is not an annotation of the operator; did you mean %s?", k, closest(k, known)))
 		}
 	}
 	if i, t := c.HealthCheck.IntervalSeconds, c.HealthCheck.TimeoutSeconds; i != nil && t != nil && *t >= *i {
@@ -395,4 +411,42 @@ func (p *parser) int32In(key string, min, max int) *int32 {
 	}
 	n32 := int32(n)
 	return &n32
+}
+
+// closest returns the candidate nearest to key by edit distance (a typo's likely intent).
+func closest(key string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		if d := distance(key, c); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// distance is the Damerau-Levenshtein (optimal string alignment) distance: insertions,
+// deletions, substitutions and swaps of neighbours each count one.
+func distance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }

@@ -85,6 +85,10 @@ func TestParse(t *testing.T) {
 			in: map[string]string{Enabled: "true", LoadBalancerAttributes: "access_logs.s3.enabled=true"}, errs: []string{"access_logs.s3.bucket"}},
 		{sentence: "an attribute enum value is checked",
 			in: map[string]string{Enabled: "true", LoadBalancerAttributes: "routing.http.desync_mitigation_mode=lenient"}, errs: []string{"lenient", "strictest"}},
+		{sentence: "a typo in a key is reported with the closest known key",
+			in: map[string]string{Enabled: "true", Prefix + "shceme": "internal"}, errs: []string{Prefix + "shceme", "did you mean " + Scheme}},
+		{sentence: "a misspelt attribute annotation is recognised",
+			in: map[string]string{Enabled: "true", Prefix + "loadbalancer-attributes": "x=y"}, errs: []string{"did you mean " + LoadBalancerAttributes}},
 		{sentence: "every bad annotation is reported at once",
 			in: map[string]string{Enabled: "true", Scheme: "x", IPAddressType: "ipv6"}, errs: []string{Scheme, IPAddressType}},
 	}

@@ -78,8 +78,17 @@ func (s *Syncer) Sync(ctx context.Context, d Desired, previous *Outcome) (Outcom
 			}
 			zones = zonesFor(had, previous.Names)
 		}
-		_, n, _, err := s.syncZones(ctx, zones, nil, d)
-		return Outcome{Changes: n}, err
+		// Zone by zone: the zones of both visibilities may share a name (a public and a private
+		// example.com), and a record must be deleted in the zone it was read from.
+		changes := 0
+		for _, z := range zones {
+			_, n, _, err := s.syncZones(ctx, []Zone{z}, nil, d)
+			changes += n
+			if err != nil {
+				return Outcome{Changes: changes}, err
+			}
+		}
+		return Outcome{Changes: changes}, nil
 	}
 	visible, err := s.visible(ctx, all, d.Private, d.VPCID, d.Region)
 	if err != nil {

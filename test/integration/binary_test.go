@@ -24,9 +24,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/test/fixtures"
@@ -76,18 +74,7 @@ func TestTheOperatorBinaryRunWithItsFlagsBuildsTheALBAndServesHealthz(t *testing
 
 	// The binary acts as the chart's ServiceAccount (kubeconfig impersonation), leader election
 	// included, so the namespaced leader-election Role is exercised too.
-	user, err := controlPlane.Env.AddUser(envtest.User{Name: "operator", Groups: []string{"system:masters"}}, nil)
-	must(t, err)
-	kubeconfig, err := user.KubeConfig()
-	must(t, err)
-	kc, err := clientcmd.Load(kubeconfig)
-	must(t, err)
-	for _, ai := range kc.AuthInfos {
-		ai.Impersonate = "system:serviceaccount:" + rig.OperatorNamespace + ":" + rig.OperatorServiceAccount
-		ai.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + rig.OperatorNamespace, "system:authenticated"}
-	}
-	kcPath := filepath.Join(t.TempDir(), "kubeconfig")
-	must(t, clientcmd.WriteToFile(*kc, kcPath))
+	kcPath := operatorKubeconfig(t)
 	probes, metrics := freePort(t), freePort(t)
 
 	ctx, cancel := context.WithCancel(s.ctx)

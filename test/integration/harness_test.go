@@ -161,6 +161,9 @@ type scenarioOptions struct {
 	// userErrorRetry is the operator's first delay before a gateway with a user error is looked
 	// at again (default the operator's, 30s).
 	userErrorRetry time.Duration
+	// awsEndpoint is where the in-process operator sends its AWS calls (default the rig's
+	// endpoint; a fault-injection proxy in front of it for the fault scenarios).
+	awsEndpoint string
 }
 
 func newScenario(t testing.TB, o scenarioOptions) *scenario {
@@ -222,6 +225,9 @@ func (s *scenario) startManager(syncPeriod time.Duration) {
 func (s *scenario) startManagerWith(o controllers.Options) {
 	mctx, stop := context.WithCancel(context.Background())
 	o.ClusterName, o.AWSRegion, o.AWSEndpointURL = clusterName, "us-east-1", rig.Endpoint()
+	if s.opts.awsEndpoint != "" {
+		o.AWSEndpointURL = s.opts.awsEndpoint
+	}
 	o.MetricsBindAddress, o.HealthProbeBindAddress = "0", "0"
 	o.SkipNameValidation, o.AWSCalls = true, s.calls
 	mgr, err := controllers.NewManager(mctx, operatorConfig, o)

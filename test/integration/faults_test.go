@@ -415,4 +415,3 @@ func TestARestartOfAConvergedOperatorMakesNoWrite(t *testing.T) {
 	t.Logf("reads of the first reconcile after a restart (%d): %s", total(calls), strings.Join(clients.Format(calls), " "))
 	s.assertOneStack(f, articleHost)
 }
-

@@ -45,6 +45,9 @@ type Options struct {
 	WatchNamespace          string
 	DefaultSSLPolicy        string
 	SyncPeriod              time.Duration
+	// AWSRateLimits are the client-side limits per AWS service, "route53=4:5,elbv2=40:80";
+	// services left out keep their defaults (clients.DefaultRateLimits).
+	AWSRateLimits string
 	// ReconcileTimeout bounds one reconcile of one Gateway (AWS calls included).
 	ReconcileTimeout time.Duration
 	// CertificateCacheTTL is how long the list of ACM certificates is reused.
@@ -74,6 +77,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
 	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", elbv2.DefaultSSLPolicy, "ALB SSL policy when a Gateway sets none")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often unchanged gateways are checked for drift in AWS")
+	fs.StringVar(&o.AWSRateLimits, "aws-rate-limits", os.Getenv("AWS_RATE_LIMITS"), "client-side AWS call limits per service as <service>=<qps>[:<burst>],... (ec2, elbv2, route53, acm, tagging); defaults route53=4:5 (Route53 allows 5 a second per account), elbv2=40:80, ec2=40:80, acm=10:20, tagging=10:20")
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 2*time.Minute, "the longest one reconcile of one Gateway may take; it is retried after")
 	fs.DurationVar(&o.CertificateCacheTTL, "certificate-cache-ttl", 5*time.Minute, "how long the lists of ACM certificates and Route53 hosted zones are reused before they are read again")
 }
@@ -91,6 +95,9 @@ func (o *Options) Complete() error {
 	}
 	if o.DefaultSSLPolicy == "" {
 		o.DefaultSSLPolicy = elbv2.DefaultSSLPolicy
+	}
+	if _, err := clients.ParseRateLimits(o.AWSRateLimits); err != nil {
+		return fmt.Errorf("--aws-rate-limits: %w", err)
 	}
 	if o.ReconcileTimeout <= 0 {
 		o.ReconcileTimeout = 2 * time.Minute
@@ -129,7 +136,11 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	if err := o.Complete(); err != nil {
 		return nil, err
 	}
-	aws, err := clients.New(ctx, clients.Options{Region: o.AWSRegion, EndpointURL: o.AWSEndpointURL, Calls: o.AWSCalls, Observe: ObserveAWSCall})
+	limits, err := clients.ParseRateLimits(o.AWSRateLimits)
+	if err != nil {
+		return nil, err
+	}
+	aws, err := clients.New(ctx, clients.Options{Region: o.AWSRegion, EndpointURL: o.AWSEndpointURL, Calls: o.AWSCalls, Observe: ObserveAWSCall, RateLimits: limits})
 	if err != nil {
 		return nil, err
 	}

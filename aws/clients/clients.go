@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/time/rate"
 )
 
 // Clients are the SDK clients of every AWS area the operator touches.
@@ -41,6 +44,59 @@ type Options struct {
 	Calls *Recorder
 	// Observe, when set, is told of every call and its error (metrics).
 	Observe func(Call, error)
+	// RateLimits bound the calls per second to each service, by short name (ec2, elbv2,
+	// route53, acm, tagging); a service without a limit is not limited.
+	RateLimits map[string]RateLimit
+}
+
+// RateLimit is a client-side bound on the calls to one AWS service: QPS calls a second on
+// average, Burst at once. Every attempt counts, retries included.
+type RateLimit struct {
+	QPS   float64
+	Burst int
+}
+
+// DefaultRateLimits keep the operator below AWS's account-wide API rates, which other tools of
+// the account share: Route53 allows 5 requests a second per account (external-dns uses it too).
+var DefaultRateLimits = map[string]RateLimit{
+	"route53": {QPS: 4, Burst: 5},
+	"elbv2":   {QPS: 40, Burst: 80},
+	"ec2":     {QPS: 40, Burst: 80},
+	"acm":     {QPS: 10, Burst: 20},
+	"tagging": {QPS: 10, Burst: 20},
+}
+
+// serviceIDs map the short names of RateLimits to the SDK's service ids.
+var serviceIDs = map[string]string{
+	"ec2": "EC2", "elbv2": "Elastic Load Balancing v2", "route53": "Route 53", "acm": "ACM", "tagging": "Resource Groups Tagging API",
+}
+
+// ParseRateLimits reads "route53=4:5,elbv2=40:80" (qps:burst; a burst left out is the QPS
+// rounded up) over the defaults.
+func ParseRateLimits(s string) (map[string]RateLimit, error) {
+	out := maps.Clone(DefaultRateLimits)
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, item := range strings.Split(s, ",") {
+		name, value, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if _, known := serviceIDs[name]; !ok || !known {
+			return nil, fmt.Errorf("rate limit %q: want <service>=<qps>[:<burst>] with service one of ec2, elbv2, route53, acm, tagging", item)
+		}
+		qps, burst, hasBurst := strings.Cut(value, ":")
+		var l RateLimit
+		if _, err := fmt.Sscanf(qps, "%g", &l.QPS); err != nil || l.QPS <= 0 {
+			return nil, fmt.Errorf("rate limit %q: the QPS must be a positive number", item)
+		}
+		l.Burst = int(math.Ceil(l.QPS))
+		if hasBurst {
+			if _, err := fmt.Sscanf(burst, "%d", &l.Burst); err != nil || l.Burst < 1 {
+				return nil, fmt.Errorf("rate limit %q: the burst must be a positive integer", item)
+			}
+		}
+		out[name] = l
+	}
+	return out, nil
 }
 
 // New loads the default credential chain and builds the clients.
@@ -64,6 +120,13 @@ func New(ctx context.Context, o Options) (*Clients, error) {
 		rec = &Recorder{}
 	}
 	cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error { return rec.register(stack, o.Observe) })
+	if len(o.RateLimits) > 0 {
+		limiters := map[string]*rate.Limiter{}
+		for name, l := range o.RateLimits {
+			limiters[serviceIDs[name]] = rate.NewLimiter(rate.Limit(l.QPS), l.Burst)
+		}
+		cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error { return limit(stack, limiters) })
+	}
 	return &Clients{
 		Config:  cfg,
 		EC2:     ec2.NewFromConfig(cfg),
@@ -73,6 +136,19 @@ func New(ctx context.Context, o Options) (*Clients, error) {
 		Route53: route53.NewFromConfig(cfg),
 		Calls:   rec,
 	}, nil
+}
+
+// limit makes every attempt of a call wait for its service's limiter.
+func limit(stack *middleware.Stack, limiters map[string]*rate.Limiter) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("istio-alb-rate-limit",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			if l := limiters[awsmiddleware.GetServiceID(ctx)]; l != nil {
+				if err := l.Wait(ctx); err != nil {
+					return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+				}
+			}
+			return next.HandleFinalize(ctx, in)
+		}), middleware.After)
 }
 
 // Call identifies one AWS API operation.

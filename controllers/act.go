@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
@@ -66,6 +68,24 @@ func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in bui
 	}
 
 	if plan.Cutover != build.ServiceUnchanged {
+		if held := heldNames(p.state(key).records); len(held) > 0 {
+			// Those names may point at the Service's load balancer now: switching the Service
+			// would take them down. The cutover waits until they are the gateway's.
+			msg := fmt.Sprintf("cutover of Service %s held: the gateway's names %s are held by other records (see DNSConflict); the Service keeps its load balancer until they point at the ALB %s, or set %s=true to run both",
+				in.Gateway.Service, strings.Join(held, ", "), lbDNS, annotations.KeepServiceType)
+			p.Events.Eventf(gw, nil, corev1.EventTypeWarning, ReasonCutoverHeld, "Cutover", "%s", msg)
+			if err := p.status(ctx, gw, r, Status{Reason: ReasonCutoverHeld, Message: msg}); err != nil {
+				return ctrl.Result{}, err
+			}
+			if err := p.publish(ctx, gw, lbDNS); err != nil {
+				return ctrl.Result{}, err
+			}
+			// The next look reads Route53 again: the names may have been freed meanwhile.
+			again := p.state(key)
+			again.at = time.Time{}
+			p.remember(key, &again)
+			return ctrl.Result{RequeueAfter: p.userErrorRetry(p.rejectedAgain(key))}, nil
+		}
 		if err := p.status(ctx, gw, r, Status{Reason: ReasonCuttingOver, Message: fmt.Sprintf(
 			"ALB %s and its records are ready; switching Service %s to NodePort", lbDNS, in.Gateway.Service)}); err != nil {
 			return ctrl.Result{}, err
@@ -98,7 +118,12 @@ func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in bui
 func (p *Pipeline) program(ctx context.Context, gw client.Object, owner tags.Owner, plan *build.GatewayPlan, st appliedState) (string, error) {
 	key := owner.GatewayKey
 	stack := plan.Stack
-	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: owner, Stack: stack, Known: st.owned})
+	others, err := managedKeys(ctx, p.Client, key)
+	if err != nil {
+		return "", err
+	}
+	verify := st.hash == stack.Hash() // a drift check: the stack did not change, its time came
+	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: owner, Stack: stack, Known: st.owned, Others: others, Verify: verify})
 	if err != nil {
 		// What exists now is remembered (the tagging API may not list a fresh resource yet); the
 		// empty hash makes the next reconcile apply again.
@@ -184,4 +209,18 @@ func countTargets(s *model.Stack) int {
 		n += len(tg.Targets)
 	}
 	return n
+}
+
+// heldNames are the names of the last Route53 sync that records of someone else hold.
+func heldNames(out *dns.Outcome) []string {
+	if out == nil {
+		return nil
+	}
+	var held []string
+	for _, c := range out.Conflicts {
+		if c.Held {
+			held = append(held, c.Name)
+		}
+	}
+	return held
 }

@@ -171,7 +171,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	pipeline := &Pipeline{
 		Client:     mgr.GetClient(),
 		Events:     mgr.GetEventRecorder("istio-alb-operator"),
-		Deployer:   &deploy.Deployer{Tagging: aws.Tagging, EC2: aws.EC2, ELBV2: aws.ELBV2},
+		Deployer:   &deploy.Deployer{Tagging: aws.Tagging, EC2: aws.EC2, ELBV2: aws.ELBV2, Backend: &ec2.Backend{API: aws.EC2, Cluster: o.ClusterName}},
 		Discoverer: &ec2.Discoverer{API: aws.EC2, ClusterName: o.ClusterName, VPCID: o.VPCID, TTL: o.SyncPeriod},
 		TLS: &TLS{
 			Catalog:          &acm.Catalog{API: aws.ACM, TTL: o.CertificateCacheTTL},

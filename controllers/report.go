@@ -30,7 +30,10 @@ const (
 	ReasonServiceRestored    = "ServiceRestored"
 	ReasonLoadBalancerReady  = "LoadBalancerReady"
 	ReasonCuttingOver        = "CuttingOver"
-	ReasonAWSError           = "AWSError"
+	// ReasonCutoverHeld is a cutover waiting because names of the gateway are held by other
+	// records (which may point at the Service's load balancer).
+	ReasonCutoverHeld = "CutoverHeld"
+	ReasonAWSError    = "AWSError"
 	// ReasonServiceChangeFailed is a failure to change or restore the gateway Service (or to ask
 	// istiod to), e.g. refused by an admission policy.
 	ReasonServiceChangeFailed = "ServiceChangeFailed"

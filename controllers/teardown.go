@@ -40,8 +40,12 @@ func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Ow
 	}
 	cfg, _ := annotations.Parse(gw.GetAnnotations())
 	protected := cfg.LoadBalancerAttributes[annotations.DeletionProtection] == "true"
+	others, err := managedKeys(ctx, p.Client, owner.GatewayKey)
+	if err != nil {
+		return p.failed(ctx, gw, r, phaseTeardown, err)
+	}
 	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: owner, Stack: &model.Stack{}, Known: st.owned,
-		Names: p.teardownNames(ctx, gw, owner, r), KeepProtected: protected})
+		Names: p.teardownNames(ctx, gw, owner, r), KeepProtected: protected, Others: others})
 	if err != nil {
 		p.remember(owner.GatewayKey, &appliedState{owned: res.Owned, records: &dns.Outcome{}})
 		switch {

@@ -9,6 +9,7 @@ package deploy
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/acm"
@@ -41,6 +42,8 @@ type Deployer struct {
 	Tagging tags.TaggingAPI
 	EC2     ec2.API
 	ELBV2   elbv2.API
+	// Backend is the cluster's backend security group, shared by every gateway.
+	Backend *ec2.Backend
 }
 
 // Names are the deterministic names of resources a gateway may have, looked up by name when
@@ -64,6 +67,12 @@ type Request struct {
 	// KeepProtected keeps a load balancer with deletion protection on rather than turning the
 	// protection off to delete it (elbv2.ErrDeletionProtected).
 	KeepProtected bool
+	// Others are the keys of the cluster's other managed gateways: the backend group keeps the
+	// node rules they need, and goes with the last gateway.
+	Others []string
+	// Verify reads again what is cached of shared resources (the backend group's node rules): a
+	// drift check.
+	Verify bool
 }
 
 // Result is what was applied.
@@ -122,6 +131,16 @@ func (d *Deployer) Apply(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	var deployed model.Deployed
+	if !stack.Empty() && stack.NodeAccess != nil && d.Backend != nil {
+		if req.Verify {
+			d.Backend.Forget()
+		}
+		id, err := d.Backend.Ensure(ctx, stack.SecurityGroup.VPCID, stack.NodeAccess.NodeSecurityGroupID, req.Owner.GatewayKey, stack.NodeAccess.Ports)
+		if err != nil {
+			return res, err
+		}
+		deployed.BackendSecurityGroupID = id
+	}
 	if !stack.Empty() {
 		for _, s := range synthesizers {
 			if err := s.Synthesize(ctx, &deployed); err != nil {
@@ -137,6 +156,15 @@ func (d *Deployer) Apply(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	res.Owned, res.Deleted = owned(), lb.Deleted()
+	if d.Backend != nil {
+		if stack.Empty() {
+			if err := d.Backend.Release(ctx, "", req.Owner.GatewayKey, req.Others); err != nil {
+				return res, err
+			}
+		} else if err := d.Backend.Prune(ctx, append(slices.Clone(req.Others), req.Owner.GatewayKey)); err != nil {
+			return res, err
+		}
+	}
 	res.LoadBalancer = elbv2.LoadBalancer{ARN: deployed.LoadBalancer.ARN, DNSName: deployed.LoadBalancer.DNSName,
 		CanonicalHostedZoneID: deployed.LoadBalancer.CanonicalHostedZoneID}
 	return res, nil

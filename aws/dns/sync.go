@@ -33,6 +33,9 @@ type Desired struct {
 type Conflict struct {
 	Name   string
 	Reason string
+	// Held says a record of someone else has the name (it may point at the load balancer the
+	// gateway's Service has now); false when no hosted zone owns the name.
+	Held bool
 }
 
 // Outcome is what a sync did.
@@ -104,7 +107,7 @@ func (s *Syncer) Sync(ctx context.Context, d Desired, previous *Outcome) (Outcom
 			if d.Private {
 				kind = "private (associated with " + d.VPCID + ")"
 			}
-			out.Conflicts = append(out.Conflicts, Conflict{n, "no " + kind + " hosted zone owns it"})
+			out.Conflicts = append(out.Conflicts, Conflict{Name: n, Reason: "no " + kind + " hosted zone owns it"})
 		}
 	}
 	// Read the zones that own a wanted name or a name the gateway had.
@@ -187,7 +190,7 @@ func (s *Syncer) syncZones(ctx context.Context, zones []Zone, wanted []string, d
 	var kept []string
 	for _, n := range wanted {
 		if h, taken := holders[n]; taken {
-			conflicts = append(conflicts, Conflict{n, holderOf(h, s.OwnerID)})
+			conflicts = append(conflicts, Conflict{Name: n, Reason: holderOf(h, s.OwnerID), Held: true})
 			continue
 		}
 		kept = append(kept, n)

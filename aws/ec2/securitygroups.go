@@ -17,9 +17,10 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
 
-// SecurityGroupSynthesizer makes the ALB's security group what the stack asks for (inbound rules
-// from the CIDRs, tags) with its rules on the node security group, and deletes the groups the stack
-// no longer asks for together with their node rules.
+// SecurityGroupSynthesizer makes the ALB's own security group what the stack asks for (inbound
+// rules from the CIDRs, tags), and deletes the groups the stack no longer asks for together with
+// any rule on the node security group whose source they are. The nodes are reached through the
+// cluster's Backend group instead.
 type SecurityGroupSynthesizer struct {
 	API   API
 	Owner tags.Owner
@@ -158,7 +159,7 @@ func (s *SecurityGroupSynthesizer) Synthesize(ctx context.Context, out *model.De
 			return fmt.Errorf("RevokeSecurityGroupIngress %s: %w", id, err)
 		}
 	}
-	return s.ensureNodeAccess(ctx, s.Stack.NodeAccess, id, s.created)
+	return nil
 }
 
 // PostSynthesize deletes the groups the stack does not use, their rules on the node security
@@ -166,6 +167,13 @@ func (s *SecurityGroupSynthesizer) Synthesize(ctx context.Context, out *model.De
 // itself.
 func (s *SecurityGroupSynthesizer) PostSynthesize(ctx context.Context) error {
 	s.deleted = map[string]bool{}
+	if s.kept != "" {
+		// The nodes are reached through the cluster's backend group, which the ALB has by now:
+		// rules an earlier version added for the ALB's own group go.
+		if err := s.ensureNodeAccess(ctx, nil, s.kept, s.created); err != nil {
+			return err
+		}
+	}
 	for _, g := range s.actual {
 		id := aws.ToString(g.GroupId)
 		if id == s.kept {

@@ -159,7 +159,7 @@ func (s *LoadBalancerSynthesizer) Synthesize(ctx context.Context, out *model.Dep
 			Scheme:         elbv2types.LoadBalancerSchemeEnum(want.Scheme),
 			IpAddressType:  elbv2types.IpAddressType(want.IPAddressType),
 			Subnets:        want.Subnets,
-			SecurityGroups: []string{out.SecurityGroupID},
+			SecurityGroups: securityGroups(out),
 			Tags:           elbTags(wantTags),
 		})
 		if err != nil {
@@ -185,8 +185,8 @@ func (s *LoadBalancerSynthesizer) Synthesize(ctx context.Context, out *model.Dep
 			return fmt.Errorf("SetSubnets %s: %w", want.Name, err)
 		}
 	}
-	if len(cur.lb.SecurityGroups) != 1 || cur.lb.SecurityGroups[0] != out.SecurityGroupID {
-		if _, err := s.API.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: aws.String(arn), SecurityGroups: []string{out.SecurityGroupID}}); err != nil {
+	if groups := securityGroups(out); !sameSet(cur.lb.SecurityGroups, groups) {
+		if _, err := s.API.SetSecurityGroups(ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: aws.String(arn), SecurityGroups: groups}); err != nil {
 			return fmt.Errorf("SetSecurityGroups %s: %w", want.Name, err)
 		}
 	}
@@ -309,4 +309,18 @@ func (s *LoadBalancerSynthesizer) Owned() []tags.Tagged {
 // Deleted returns the load balancers this apply deleted.
 func (s *LoadBalancerSynthesizer) Deleted() []string {
 	return slices.Sorted(maps.Keys(s.deleted))
+}
+
+// securityGroups are the ALB's groups: its own (inbound from the CIDRs) and the cluster's backend
+// group (the source of the node rules).
+func securityGroups(out *model.Deployed) []string {
+	groups := []string{out.SecurityGroupID}
+	if out.BackendSecurityGroupID != "" {
+		groups = append(groups, out.BackendSecurityGroupID)
+	}
+	return groups
+}
+
+func sameSet(a, b []string) bool {
+	return strings.Join(slices.Sorted(slices.Values(a)), ",") == strings.Join(slices.Sorted(slices.Values(b)), ",")
 }

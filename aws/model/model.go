@@ -144,6 +144,9 @@ type Redirect struct {
 // load balancer needs its security group, the listeners the load balancer and the target groups.
 type Deployed struct {
 	SecurityGroupID string
+	// BackendSecurityGroupID is the cluster's backend group, which the node security group lets
+	// reach the nodePorts; empty when the stack needs no node access.
+	BackendSecurityGroupID string
 	// TargetGroups are target group ARNs by resource id.
 	TargetGroups map[string]string
 	LoadBalancer DeployedLoadBalancer

@@ -64,6 +64,21 @@ func (o Owner) Name(resourceID string, extra ...string) string {
 	return fmt.Sprintf("ia-%s-%s-%s", sanitize(ns, 7), sanitize(name, 8), sum)
 }
 
+// ResourceBackendSecurityGroup is the logical id of the cluster's backend security group.
+const ResourceBackendSecurityGroup = "backend-sg"
+
+// BackendTags are the tags of the cluster's backend security group: it belongs to the cluster,
+// not to one gateway.
+func BackendTags(cluster string) map[string]string {
+	return map[string]string{Cluster: cluster, Resource: ResourceBackendSecurityGroup}
+}
+
+// BackendName is the name of the cluster's backend security group: "ia-<cluster>-backend-<hash>".
+func BackendName(cluster string) string {
+	h := sha256.Sum256([]byte(cluster + "\x00" + ResourceBackendSecurityGroup))
+	return fmt.Sprintf("ia-%s-backend-%s", sanitize(cluster, 12), hex.EncodeToString(h[:])[:8])
+}
+
 func sanitize(s string, max int) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(s) {

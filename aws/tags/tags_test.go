@@ -40,3 +40,10 @@ func TestOwnershipTagsCannotBeOverriddenByUserTags(t *testing.T) {
 		t.Fatalf("Owns must match cluster and gateway")
 	}
 }
+
+func TestTheBackendGroupNameIsPerClusterAndFits(t *testing.T) {
+	a, b := BackendName("a-very-long-cluster-name-for-production"), BackendName("other")
+	if len(a) > 32 || a == b || a != BackendName("a-very-long-cluster-name-for-production") {
+		t.Fatalf("backend names %q %q", a, b)
+	}
+}

@@ -146,8 +146,9 @@ func TestOurResourcesDeletedOrChangedOutOfBandAreBackWithinASyncPeriod(t *testin
 
 	t.Run("a revoked node security group rule is put back", func(t *testing.T) {
 		lb, _, tg := s.loadBalancer(s.gatewayKey("gw"))
+		_, backend := s.albGroups(lb)
 		_, err := s.ec2.RevokeSecurityGroupIngress(s.ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(s.env.NodeSecurityGroupID),
-			IpPermissions: groupPermission(lb.SecurityGroups[0], aws.ToInt32(tg.Port))})
+			IpPermissions: groupPermission(backend, aws.ToInt32(tg.Port))})
 		must(t, err)
 		if got := s.inventory().NodeRules; len(got) != 1 {
 			t.Fatalf("the rule was not revoked: %v", got)

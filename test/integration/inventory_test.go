@@ -13,6 +13,8 @@ import (
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
 
 // inventory is everything of interest in the emulated account, read directly (not through the
@@ -119,8 +121,9 @@ func (s *scenario) assertOnlyForeign(f foreign) {
 }
 
 // assertOneStack fails unless the account holds the foreign resources plus exactly one stack of
-// one gateway: one ALB with its two listeners, one target group, one ALB security group, the node
-// rules for the traffic and health nodePorts, and the alias record with its TXT.
+// one gateway: one ALB with its two listeners, one target group, the ALB's security group and the
+// cluster's backend group, the node rules for the traffic and health nodePorts, and the alias
+// record with its TXT.
 func (s *scenario) assertOneStack(f foreign, host string) inventory {
 	s.t.Helper()
 	got := s.inventory()
@@ -136,10 +139,29 @@ func (s *scenario) assertOneStack(f foreign, host string) inventory {
 	lbs, tgs, sgs := extra(got.LoadBalancers, f.before.LoadBalancers), extra(got.TargetGroups, f.before.TargetGroups), extra(got.SecurityGroups, f.before.SecurityGroups)
 	records := extra(got.Records, f.before.Records)
 	wantRecords := []string{"a-" + host + " TXT", host + " A"}
-	if len(lbs) != 1 || len(tgs) != 1 || len(sgs) != 1 || len(got.NodeRules) != 2 || got.Listeners-f.before.Listeners != 2 ||
+	if len(lbs) != 1 || len(tgs) != 1 || len(sgs) != 2 || !slices.Contains(sgs, tags.BackendName(clusterName)) || len(got.NodeRules) != 2 || got.Listeners-f.before.Listeners != 2 ||
 		!slices.Equal(records, wantRecords) || !slices.Contains(got.LoadBalancers, f.lb) || !slices.Contains(got.TargetGroups, f.tg) ||
 		!slices.Contains(got.SecurityGroups, f.sg) || !slices.Contains(got.Records, f.record+" A") {
 		s.t.Fatalf("want one stack beside the foreign resources; the account holds %s", got)
 	}
 	return got
+}
+
+// albGroups returns the ALB's own security group and the cluster's backend group, the source of
+// the node security group's rules.
+func (s *scenario) albGroups(lb elbv2types.LoadBalancer) (own, backend string) {
+	s.t.Helper()
+	out, err := s.ec2.DescribeSecurityGroups(s.ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: lb.SecurityGroups})
+	must(s.t, err)
+	for _, g := range out.SecurityGroups {
+		if aws.ToString(g.GroupName) == tags.BackendName(clusterName) {
+			backend = aws.ToString(g.GroupId)
+		} else {
+			own = aws.ToString(g.GroupId)
+		}
+	}
+	if own == "" || backend == "" || len(lb.SecurityGroups) != 2 {
+		s.t.Fatalf("the ALB's security groups %v are not its own group and the cluster's backend group", lb.SecurityGroups)
+	}
+	return own, backend
 }

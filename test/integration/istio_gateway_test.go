@@ -137,8 +137,9 @@ func TestTheArticlesGatewayGetsANodePortServiceAndAnALBHealthCheckedOnTheStatusP
 		}
 	}
 
-	// Security groups: the ALB's (80 and 443 from anywhere) and the node group's rules from it.
-	albSG := lb.SecurityGroups[0]
+	// Security groups: the ALB's own (80 and 443 from anywhere) and the cluster's backend group,
+	// the source of the node group's rules.
+	albSG, backend := s.albGroups(lb)
 	groups, err := s.ec2.DescribeSecurityGroups(s.ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{albSG, s.env.NodeSecurityGroupID}})
 	must(t, err)
 	for _, g := range groups.SecurityGroups {
@@ -148,7 +149,7 @@ func TestTheArticlesGatewayGetsANodePortServiceAndAnALBHealthCheckedOnTheStatusP
 				t.Fatalf("ALB security group rules %s", got)
 			}
 		case s.env.NodeSecurityGroupID:
-			wantRules := []string{fmt.Sprintf("tcp %d from %s", httpNP, albSG), fmt.Sprintf("tcp %d from %s", statusNP, albSG)}
+			wantRules := []string{fmt.Sprintf("tcp %d from %s", httpNP, backend), fmt.Sprintf("tcp %d from %s", statusNP, backend)}
 			sort.Strings(wantRules)
 			if got := groupRules(g.IpPermissions); got != strings.Join(wantRules, ",") {
 				t.Fatalf("node security group rules %s, want %s", got, strings.Join(wantRules, ","))

@@ -66,7 +66,8 @@ func TestANodePortChangeMovesTheTargetGroupAndTheHealthCheck(t *testing.T) {
 	lb, _, _ := s.loadBalancer(s.gatewayKey("gw"))
 	groups, err := s.ec2.DescribeSecurityGroups(s.ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{s.env.NodeSecurityGroupID}})
 	must(t, err)
-	want := []string{fmt.Sprintf("tcp %d from %s", newHTTP, lb.SecurityGroups[0]), fmt.Sprintf("tcp %d from %s", newStatus, lb.SecurityGroups[0])}
+	_, backend := s.albGroups(lb)
+	want := []string{fmt.Sprintf("tcp %d from %s", newHTTP, backend), fmt.Sprintf("tcp %d from %s", newStatus, backend)}
 	sort.Strings(want)
 	if got := groupRules(groups.SecurityGroups[0].IpPermissions); got != strings.Join(want, ",") {
 		t.Fatalf("node security group rules %s, want %s", got, strings.Join(want, ","))

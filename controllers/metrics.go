@@ -48,7 +48,7 @@ var (
 	}, []string{"kind"})
 	controllerEnabled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "istio_alb_controller_enabled",
-		Help: "1 when the controller of a Gateway kind runs, 0 while it is off because the API server does not serve its kinds (CRDs not installed).",
+		Help: "1 when the controller of a Gateway kind is on (the API server serves its kinds; it reconciles on the leader), 0 while it is off because its CRDs are not installed.",
 	}, []string{"controller"})
 	programmedSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "istio_alb_gateway_programmed_seconds",

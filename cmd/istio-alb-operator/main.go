@@ -40,6 +40,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: istio-alb-operator --cluster-name NAME [flags]")
+		fmt.Fprintln(fs.Output(), "       istio-alb-operator status [-n NAMESPACE] [-o wide|json]   (read-only report; status -h)")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

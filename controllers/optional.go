@@ -60,12 +60,11 @@ type controllerStarter struct {
 
 	mu      sync.Mutex
 	pending []optionalController
-	running map[string]bool
 }
 
 func newControllerStarter(mgr manager.Manager, interval time.Duration, controllers ...optionalController) *controllerStarter {
 	s := &controllerStarter{mgr: mgr, mapper: mgr.GetRESTMapper(), interval: interval,
-		log: mgr.GetLogger().WithName("controllers"), pending: controllers, running: map[string]bool{}}
+		log: mgr.GetLogger().WithName("controllers"), pending: controllers}
 	for _, c := range controllers {
 		controllerEnabled.WithLabelValues(c.name).Set(0)
 	}
@@ -96,7 +95,6 @@ func (s *controllerStarter) startServed(first bool) error {
 			s.pending = append(still, s.pending[i:]...)
 			return fmt.Errorf("setting up the %s controller: %w", c.name, err)
 		}
-		s.running[c.name] = true
 		controllerEnabled.WithLabelValues(c.name).Set(1)
 		if first {
 			s.log.Info("controller on", "controller", c.name, "kinds", c.kinds)

@@ -71,7 +71,7 @@ func (s *setups) count(name string) int {
 }
 
 func newTestStarter(mapper meta.RESTMapper, interval time.Duration, controllers ...optionalController) *controllerStarter {
-	s := &controllerStarter{mapper: mapper, interval: interval, log: logr.Discard(), pending: controllers, running: map[string]bool{}}
+	s := &controllerStarter{mapper: mapper, interval: interval, log: logr.Discard(), pending: controllers}
 	for _, c := range controllers {
 		controllerEnabled.WithLabelValues(c.name).Set(0)
 	}

@@ -97,9 +97,9 @@ func (s *controllerStarter) startServed(first bool) error {
 		}
 		controllerEnabled.WithLabelValues(c.name).Set(1)
 		if first {
-			s.log.Info("controller on", "controller", c.name, "kinds", c.kinds)
+			s.log.Info("controller on", "controller", c.name, "kinds", kindNames(c.kinds))
 		} else {
-			s.log.Info("controller started: its CRDs are installed now", "controller", c.name, "kinds", c.kinds)
+			s.log.Info("controller started: its CRDs are installed now", "controller", c.name, "kinds", kindNames(c.kinds))
 		}
 	}
 	s.pending = still
@@ -113,12 +113,22 @@ func (s *controllerStarter) missing(kinds []schema.GroupVersionKind) ([]string, 
 		_, err := s.mapper.RESTMapping(k.GroupKind(), k.Version)
 		switch {
 		case meta.IsNoMatchError(err):
-			out = append(out, k.GroupVersion().String()+" "+k.Kind)
+			out = append(out, kindName(k))
 		case err != nil:
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+func kindName(k schema.GroupVersionKind) string { return k.GroupVersion().String() + " " + k.Kind }
+
+func kindNames(kinds []schema.GroupVersionKind) []string {
+	out := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, kindName(k))
+	}
+	return out
 }
 
 // waiting reports whether a controller is still off.

@@ -224,7 +224,7 @@ func (r *GatewayAPIReconciler) WriteStatus(ctx context.Context, obj client.Objec
 // class, Service, gateway Deployment, routes or the nodes change.
 func (r *GatewayAPIReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("gateway-api-gateway").
+		Named(GatewayAPIControllerName).
 		For(&gwapiv1.Gateway{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return r.WatchNamespace == "" || o.GetNamespace() == r.WatchNamespace
 		}))).

@@ -192,7 +192,7 @@ func formatLabels(m map[string]string) string {
 // Service, gateway Deployment or the nodes change.
 func (r *IstioGatewayReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("istio-gateway").
+		Named(IstioControllerName).
 		For(&istionet.Gateway{}, builder.WithPredicates(predicate.NewPredicateFuncs(r.inScope))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			svc := o.(*corev1.Service)

@@ -60,6 +60,10 @@ type Options struct {
 	// it doubles up to MaxUserErrorRetry (defaults 30s and 5m).
 	UserErrorRetry    time.Duration
 	MaxUserErrorRetry time.Duration
+	// APIDiscoveryInterval is how often the operator checks whether the CRDs of a controller
+	// that is off (its Gateway kind not installed) have appeared, to start it; 0 checks only at
+	// start.
+	APIDiscoveryInterval time.Duration
 }
 
 // BindFlags registers the flags.
@@ -79,6 +83,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often unchanged gateways are checked for drift in AWS")
 	fs.StringVar(&o.AWSRateLimits, "aws-rate-limits", os.Getenv("AWS_RATE_LIMITS"), "client-side AWS call limits per service as <service>=<qps>[:<burst>],... (ec2, elbv2, route53, acm, tagging); defaults route53=4:5 (Route53 allows 5 a second per account), elbv2=40:80, ec2=40:80, acm=10:20, tagging=10:20")
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 2*time.Minute, "the longest one reconcile of one Gateway may take; it is retried after")
+	fs.DurationVar(&o.APIDiscoveryInterval, "api-discovery-interval", 30*time.Second, "how often to check whether the CRDs of a Gateway kind that was missing (Istio's or the Gateway API's) are installed now, to start its controller; 0 checks only at start")
 	fs.DurationVar(&o.CertificateCacheTTL, "certificate-cache-ttl", 5*time.Minute, "how long the lists of ACM certificates and Route53 hosted zones are reused before they are read again")
 }
 
@@ -107,6 +112,9 @@ func (o *Options) Complete() error {
 	}
 	if o.MaxUserErrorRetry < o.UserErrorRetry {
 		o.MaxUserErrorRetry = max(5*time.Minute, o.UserErrorRetry)
+	}
+	if o.APIDiscoveryInterval < 0 {
+		return fmt.Errorf("--api-discovery-interval must not be negative, got %s", o.APIDiscoveryInterval)
 	}
 	if o.SyncPeriod <= 0 {
 		return fmt.Errorf("--sync-period must be positive, got %s", o.SyncPeriod)
@@ -188,12 +196,26 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry, ReconcileTimeout: o.ReconcileTimeout,
 	}
 	istio := &IstioGatewayReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace}
-	if err := istio.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the Istio Gateway controller: %w", err)
-	}
 	gatewayAPI := &GatewayAPIReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace}
-	if err := gatewayAPI.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the Gateway API controller: %w", err)
+	// Each controller runs when the API server serves its kinds; one whose CRDs are missing is
+	// off, and started when they appear.
+	starter := newControllerStarter(mgr, o.APIDiscoveryInterval,
+		optionalController{name: IstioControllerName, kinds: istioKinds, setup: istio.SetupWithManager},
+		optionalController{name: GatewayAPIControllerName, kinds: gatewayAPIKinds, setup: gatewayAPI.SetupWithManager})
+	if err := starter.startServed(true); err != nil {
+		return nil, err
+	}
+	if starter.waiting() {
+		if err := mgr.Add(starter); err != nil {
+			return nil, err
+		}
+	}
+	if o.HealthProbeBindAddress != "0" {
+		for _, name := range []string{IstioControllerName, GatewayAPIControllerName} {
+			if err := mgr.AddReadyzCheck("controller-"+name, starter.readyz()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return mgr, nil
 }

@@ -46,6 +46,10 @@ var (
 		Name: "istio_alb_managed_gateways",
 		Help: "Gateways with an ALB programmed by this replica, by gateway kind.",
 	}, []string{"kind"})
+	controllerEnabled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "istio_alb_controller_enabled",
+		Help: "1 when the controller of a Gateway kind is on (the API server serves its kinds; it reconciles on the leader), 0 while it is off because its CRDs are not installed.",
+	}, []string{"controller"})
 	programmedSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "istio_alb_gateway_programmed_seconds",
 		Help:    "Time from a change of a gateway's desired AWS state to its ALB being programmed.",
@@ -54,7 +58,7 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(reconcileDuration, awsCalls, permissionErrors, buildInfo, managedGateways, programmedSeconds)
+	ctrlmetrics.Registry.MustRegister(reconcileDuration, awsCalls, permissionErrors, buildInfo, managedGateways, programmedSeconds, controllerEnabled)
 	// Every operation the operator can call starts with a zero count of permission errors, so
 	// that increase() and alerts see the first AccessDenied, not only the ones after it.
 	for service, api := range awsAPIs {

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -19,13 +20,17 @@ import (
 
 // gatewaysWhere maps a watched object to the Gateways of one kind (list is that kind's list
 // type) that the operator manages — enabled, or still holding its finalizer — in the watched
-// namespace and that satisfy match.
+// namespace and that satisfy match. A kind whose CRD is not installed has none; a failure to
+// list is logged (the event is dropped; each Gateway's periodic drift check still comes).
 func gatewaysWhere[T client.Object](ctx context.Context, c client.Client, list client.ObjectList, namespace string, match func(T) bool) []reconcile.Request {
 	opts := []client.ListOption{}
 	if namespace != "" {
 		opts = append(opts, client.InNamespace(namespace))
 	}
 	if err := c.List(ctx, list, opts...); err != nil {
+		if !meta.IsNoMatchError(err) {
+			log.FromContext(ctx).Error(err, "listing gateways to map a watched object to them")
+		}
 		return nil
 	}
 	items, err := meta.ExtractList(list)

@@ -1,9 +1,11 @@
 // Command istio-alb-operator puts an AWS Application Load Balancer in front of every Istio
 // gateway annotated istio-alb.io/enabled: "true". This file only parses flags and starts the
-// manager that controllers.NewManager wires.
+// manager that controllers.NewManager wires, or runs the read-only `status` subcommand
+// (package status).
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/istio-alb-operator/istio-alb-operator/cmd/istio-alb-operator/status"
 	"github.com/istio-alb-operator/istio-alb-operator/controllers"
 )
 
@@ -21,19 +24,27 @@ import (
 var version = "dev"
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "istio-alb-operator:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stdout io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "status" {
+		return status.Run(context.Background(), args[1:], stdout, stderr)
+	}
 	var o controllers.Options
 	fs := flag.NewFlagSet("istio-alb-operator", flag.ExitOnError)
 	o.BindFlags(fs)
 	printVersion := fs.Bool("version", false, "print the version and exit")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: istio-alb-operator --cluster-name NAME [flags]")
+		fmt.Fprintln(fs.Output(), "       istio-alb-operator status [-n NAMESPACE] [-o wide|json]   (read-only report; status -h)")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

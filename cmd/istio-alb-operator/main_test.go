@@ -10,7 +10,7 @@ import (
 
 func TestVersionPrintsTheBuildVersionWithoutNeedingAClusterName(t *testing.T) {
 	var out bytes.Buffer
-	if err := run([]string{"--version"}, &out); err != nil {
+	if err := run([]string{"--version"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	if want := "istio-alb-operator dev " + runtime.Version() + "\n"; out.String() != want {

@@ -74,7 +74,7 @@ func TestTheOperatorBinaryRunWithItsFlagsBuildsTheALBAndServesHealthz(t *testing
 
 	// The binary acts as the chart's ServiceAccount (kubeconfig impersonation), leader election
 	// included, so the namespaced leader-election Role is exercised too.
-	kcPath := operatorKubeconfig(t)
+	kcPath := operatorKubeconfig(t, controlPlane.Env)
 	probes, metrics := freePort(t), freePort(t)
 
 	ctx, cancel := context.WithCancel(s.ctx)

@@ -199,7 +199,7 @@ func TestKillingTheOperatorAfterAnyWriteConvergesOnOneStackAndLeavesNothingBehin
 	f := s.addForeign()
 	svc := s.article("/healthz/ready")
 	proxy := startProxy(t)
-	kubeconfig := operatorKubeconfig(t)
+	kubeconfig := operatorKubeconfig(t, controlPlane.Env)
 
 	// Each round: the N-th AWS write of the create (or the teardown) reaches AWS and the operator
 	// is killed before it hears the answer; a new operator then takes over. Each round serves its

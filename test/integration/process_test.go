@@ -10,30 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
 	"github.com/istio-alb-operator/istio-alb-operator/test/rig"
 )
-
-// operatorKubeconfig writes a kubeconfig that acts as the chart's ServiceAccount
-// (impersonation), so the operator binary has exactly the chart's RBAC.
-func operatorKubeconfig(t *testing.T) string {
-	t.Helper()
-	user, err := controlPlane.Env.AddUser(envtest.User{Name: "operator", Groups: []string{"system:masters"}}, nil)
-	must(t, err)
-	kubeconfig, err := user.KubeConfig()
-	must(t, err)
-	kc, err := clientcmd.Load(kubeconfig)
-	must(t, err)
-	for _, ai := range kc.AuthInfos {
-		ai.Impersonate = "system:serviceaccount:" + rig.OperatorNamespace + ":" + rig.OperatorServiceAccount
-		ai.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + rig.OperatorNamespace, "system:authenticated"}
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	must(t, clientcmd.WriteToFile(*kc, path))
-	return path
-}
 
 // sharedBinary is the operator binary, built once for the scenarios that only run it.
 var sharedBinary struct {

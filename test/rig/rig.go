@@ -73,6 +73,19 @@ func binaryDir() string {
 // CRDPaths are the CRD files the API server needs, read from the module cache: Istio's, and
 // the standard channel of the Gateway API.
 func CRDPaths() ([]string, error) {
+	istio, err := IstioCRDPaths()
+	if err != nil {
+		return nil, err
+	}
+	gw, err := GatewayAPICRDPaths()
+	if err != nil {
+		return nil, err
+	}
+	return append(istio, gw...), nil
+}
+
+// IstioCRDPaths is Istio's CRD file (networking.istio.io and the rest of Istio's APIs).
+func IstioCRDPaths() ([]string, error) {
 	istioDir, err := moduleDir("istio.io/api")
 	if err != nil {
 		return nil, err
@@ -81,11 +94,16 @@ func CRDPaths() ([]string, error) {
 	if _, err := os.Stat(istio); err != nil {
 		return nil, err
 	}
+	return []string{istio}, nil
+}
+
+// GatewayAPICRDPaths are the standard channel's CRD files of the Gateway API.
+func GatewayAPICRDPaths() ([]string, error) {
 	gwDir, err := moduleDir("sigs.k8s.io/gateway-api")
 	if err != nil {
 		return nil, err
 	}
-	paths := []string{istio}
+	var paths []string
 	for _, crd := range []string{"gatewayclasses", "gateways", "httproutes", "referencegrants"} {
 		p := filepath.Join(gwDir, "config", "crd", "standard", "gateway.networking.k8s.io_"+crd+".yaml")
 		if _, err := os.Stat(p); err != nil {
@@ -112,9 +130,25 @@ type ControlPlane struct {
 	Config *rest.Config
 }
 
+// ControlPlaneOptions choose what a control plane starts with.
+type ControlPlaneOptions struct {
+	// WithoutGatewayAPI starts it with Istio's CRDs only, as most EKS clusters serving Istio
+	// Gateways are (InstallCRDs adds the Gateway API's later).
+	WithoutGatewayAPI bool
+}
+
 // StartControlPlane starts kube-apiserver and etcd with the CRDs installed.
 func StartControlPlane() (*ControlPlane, error) {
+	return StartControlPlaneWith(ControlPlaneOptions{})
+}
+
+// StartControlPlaneWith starts kube-apiserver and etcd with the CRDs the options choose; several
+// can run at once, each on its own ports.
+func StartControlPlaneWith(o ControlPlaneOptions) (*ControlPlane, error) {
 	paths, err := CRDPaths()
+	if o.WithoutGatewayAPI {
+		paths, err = IstioCRDPaths()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +161,13 @@ func StartControlPlane() (*ControlPlane, error) {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	return &ControlPlane{Env: env, Config: cfg}, nil
+}
+
+// InstallCRDs installs the CRD files on the running control plane and waits until the API
+// server serves them.
+func (c *ControlPlane) InstallCRDs(paths []string) error {
+	_, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true})
+	return err
 }
 
 // Stop stops the control plane.

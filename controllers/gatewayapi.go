@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -43,6 +44,8 @@ type GatewayAPIReconciler struct {
 	Pipeline *Pipeline
 	// WatchNamespace limits the Gateways served; empty means all.
 	WatchNamespace string
+	// MaxConcurrentReconciles is how many Gateways are reconciled at once.
+	MaxConcurrentReconciles int
 }
 
 var _ StatusWriter = (*GatewayAPIReconciler)(nil)
@@ -223,30 +226,64 @@ func (r *GatewayAPIReconciler) WriteStatus(ctx context.Context, obj client.Objec
 // SetupWithManager registers the controller and the watches that bring a Gateway back when its
 // class, Service, gateway Deployment, routes or the nodes change.
 func (r *GatewayAPIReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &gwapiv1.Gateway{}, indexManaged, managedIndex); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &gwapiv1.Gateway{}, indexService, func(o client.Object) []string {
+		if name, ns, ok := manualService(o.(*gwapiv1.Gateway)); ok {
+			return []string{ns + "/" + name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &gwapiv1.Gateway{}, indexClass, func(o client.Object) []string {
+		return []string{string(o.(*gwapiv1.Gateway).Spec.GatewayClassName)}
+	}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(GatewayAPIControllerName).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		For(&gwapiv1.Gateway{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return r.WatchNamespace == "" || o.GetNamespace() == r.WatchNamespace
 		}))).
 		Watches(&gwapiv1.GatewayClass{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return r.gatewaysWhere(ctx, func(gw *gwapiv1.Gateway) bool { return string(gw.Spec.GatewayClassName) == o.GetName() })
+			return r.gatewaysWhere(ctx, indexClass, []string{o.GetName()}, func(*gwapiv1.Gateway) bool { return true })
 		})).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return r.gatewaysWhere(ctx, func(gw *gwapiv1.Gateway) bool { return usesService(gw, o) })
+			// istiod's Service carries its Gateway's name; a manual deployment names the Service.
+			out := r.gatewaysWhere(ctx, indexService, []string{o.GetNamespace() + "/" + o.GetName()}, func(*gwapiv1.Gateway) bool { return true })
+			if gw := o.GetLabels()[GatewayNameLabel]; gw != "" {
+				out = append(out, requestFor(o.GetNamespace(), gw, r.WatchNamespace)...)
+			}
+			return out
 		})).
-		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return r.gatewaysWhere(ctx, func(gw *gwapiv1.Gateway) bool {
-				return o.GetNamespace() == gw.Namespace && o.GetLabels()[GatewayNameLabel] == gw.Name
-			})
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if gw := o.GetLabels()[GatewayNameLabel]; gw != "" {
+				return requestFor(o.GetNamespace(), gw, r.WatchNamespace)
+			}
+			return nil
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&gwapiv1.HTTPRoute{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		Watches(&gwapiv1.HTTPRoute{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			rt := o.(*gwapiv1.HTTPRoute)
-			return r.gatewaysWhere(ctx, func(gw *gwapiv1.Gateway) bool {
-				return slices.ContainsFunc(rt.Spec.ParentRefs, func(ref gwapiv1.ParentReference) bool { return parentIs(ref, rt.Namespace, gw) })
-			})
+			var out []reconcile.Request
+			for _, ref := range rt.Spec.ParentRefs {
+				if (ref.Group != nil && *ref.Group != gwapiv1.GroupName) || (ref.Kind != nil && *ref.Kind != "Gateway") {
+					continue
+				}
+				ns := rt.Namespace
+				if ref.Namespace != nil {
+					ns = string(*ref.Namespace)
+				}
+				out = append(out, requestFor(ns, string(ref.Name), r.WatchNamespace)...)
+			}
+			return out
 		})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-			return r.gatewaysWhere(ctx, func(*gwapiv1.Gateway) bool { return true })
+			return r.gatewaysWhere(ctx, indexManaged, []string{"true"}, func(*gwapiv1.Gateway) bool { return true })
 		}), builder.WithPredicates(nodeTargetChanged)).
 		Complete(r)
 }
@@ -258,6 +295,6 @@ func usesService(gw *gwapiv1.Gateway, svc client.Object) bool {
 	return svc.GetNamespace() == gw.Namespace && svc.GetLabels()[GatewayNameLabel] == gw.Name
 }
 
-func (r *GatewayAPIReconciler) gatewaysWhere(ctx context.Context, match func(*gwapiv1.Gateway) bool) []reconcile.Request {
-	return gatewaysWhere(ctx, r.Client, &gwapiv1.GatewayList{}, r.WatchNamespace, match)
+func (r *GatewayAPIReconciler) gatewaysWhere(ctx context.Context, field string, values []string, match func(*gwapiv1.Gateway) bool) []reconcile.Request {
+	return gatewaysWhere(ctx, r.Client, &gwapiv1.GatewayList{}, r.WatchNamespace, field, values, match)
 }

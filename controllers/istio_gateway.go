@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -27,6 +28,8 @@ type IstioGatewayReconciler struct {
 	Pipeline *Pipeline
 	// WatchNamespace limits the Gateways served; empty means all.
 	WatchNamespace string
+	// MaxConcurrentReconciles is how many Gateways are reconciled at once.
+	MaxConcurrentReconciles int
 }
 
 // Kind implements Resolver.
@@ -188,30 +191,50 @@ func formatLabels(m map[string]string) string {
 	return strings.Join(out, ",")
 }
 
-// SetupWithManager registers the controller and the watches that bring a Gateway back when its
-// Service, gateway Deployment or the nodes change.
+// SetupWithManager registers the controller, the field indexes its watches use and the watches
+// that bring a Gateway back when its Service, gateway Deployment, bound VirtualServices or the
+// nodes change.
 func (r *IstioGatewayReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &istionet.Gateway{}, indexManaged, managedIndex); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &istionet.Gateway{}, indexSelector, func(o client.Object) []string {
+		return pairs(o.(*istionet.Gateway).Spec.GetSelector())
+	}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(IstioControllerName).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		For(&istionet.Gateway{}, builder.WithPredicates(predicate.NewPredicateFuncs(r.inScope))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			svc := o.(*corev1.Service)
-			return r.gatewaysWhere(ctx, func(gw *istionet.Gateway) bool { return selects(svc, gw.Spec.GetSelector()) })
+			return r.gatewaysWhere(ctx, indexSelector, pairs(svc.Spec.Selector), func(gw *istionet.Gateway) bool { return selects(svc, gw.Spec.GetSelector()) })
 		})).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			d := o.(*appsv1.Deployment)
-			return r.gatewaysWhere(ctx, func(gw *istionet.Gateway) bool {
+			return r.gatewaysWhere(ctx, indexSelector, pairs(d.Spec.Template.Labels), func(gw *istionet.Gateway) bool {
 				return containsLabels(d.Spec.Template.Labels, gw.Spec.GetSelector())
 			})
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// Old and new objects are both mapped on update, so unbinding a VirtualService reaches
 		// the Gateway it left.
-		Watches(&istionet.VirtualService{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		Watches(&istionet.VirtualService{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			vs := o.(*istionet.VirtualService)
-			return r.gatewaysWhere(ctx, func(gw *istionet.Gateway) bool { return bindsTo(vs, gw) })
+			var out []reconcile.Request
+			for _, g := range vs.Spec.GetGateways() {
+				ns, name, found := strings.Cut(g, "/")
+				if !found {
+					ns, name = vs.Namespace, g
+				}
+				out = append(out, requestFor(ns, name, r.WatchNamespace)...)
+			}
+			return out
 		})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-			return r.gatewaysWhere(ctx, func(*istionet.Gateway) bool { return true })
+			return r.gatewaysWhere(ctx, indexManaged, []string{"true"}, func(*istionet.Gateway) bool { return true })
 		}), builder.WithPredicates(nodeTargetChanged)).
 		Complete(r)
 }
@@ -220,8 +243,8 @@ func (r *IstioGatewayReconciler) inScope(o client.Object) bool {
 	return r.WatchNamespace == "" || o.GetNamespace() == r.WatchNamespace
 }
 
-func (r *IstioGatewayReconciler) gatewaysWhere(ctx context.Context, match func(*istionet.Gateway) bool) []reconcile.Request {
-	return gatewaysWhere(ctx, r.Client, &istionet.GatewayList{}, r.WatchNamespace, match)
+func (r *IstioGatewayReconciler) gatewaysWhere(ctx context.Context, field string, values []string, match func(*istionet.Gateway) bool) []reconcile.Request {
+	return gatewaysWhere(ctx, r.Client, &istionet.GatewayList{}, r.WatchNamespace, field, values, match)
 }
 
 // nodeTargetChanged passes node events that can change the registered targets.

@@ -45,6 +45,8 @@ type Options struct {
 	WatchNamespace          string
 	DefaultSSLPolicy        string
 	SyncPeriod              time.Duration
+	// MaxConcurrentReconciles is how many Gateways of each kind are reconciled at once.
+	MaxConcurrentReconciles int
 	// AWSRateLimits are the client-side limits per AWS service, "route53=4:5,elbv2=40:80";
 	// services left out keep their defaults (clients.DefaultRateLimits).
 	AWSRateLimits string
@@ -81,6 +83,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
 	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", elbv2.DefaultSSLPolicy, "ALB SSL policy when a Gateway sets none")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often unchanged gateways are checked for drift in AWS")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "how many Gateways of each kind are reconciled at once")
 	fs.StringVar(&o.AWSRateLimits, "aws-rate-limits", os.Getenv("AWS_RATE_LIMITS"), "client-side AWS call limits per service as <service>=<qps>[:<burst>],... (ec2, elbv2, route53, acm, tagging); defaults route53=4:5 (Route53 allows 5 a second per account), elbv2=40:80, ec2=40:80, acm=10:20, tagging=10:20")
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 2*time.Minute, "the longest one reconcile of one Gateway may take; it is retried after")
 	fs.DurationVar(&o.APIDiscoveryInterval, "api-discovery-interval", 30*time.Second, "how often to check whether the CRDs of a Gateway kind that was missing (Istio's or the Gateway API's) are installed now, to start its controller; 0 checks only at start")
@@ -103,6 +106,9 @@ func (o *Options) Complete() error {
 	}
 	if _, err := clients.ParseRateLimits(o.AWSRateLimits); err != nil {
 		return fmt.Errorf("--aws-rate-limits: %w", err)
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = 4
 	}
 	if o.ReconcileTimeout <= 0 {
 		o.ReconcileTimeout = 2 * time.Minute
@@ -195,8 +201,8 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		SyncPeriod:     o.SyncPeriod,
 		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry, ReconcileTimeout: o.ReconcileTimeout,
 	}
-	istio := &IstioGatewayReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace}
-	gatewayAPI := &GatewayAPIReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace}
+	istio := &IstioGatewayReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace, MaxConcurrentReconciles: o.MaxConcurrentReconciles}
+	gatewayAPI := &GatewayAPIReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace, MaxConcurrentReconciles: o.MaxConcurrentReconciles}
 	// Each controller runs when the API server serves its kinds; one whose CRDs are missing is
 	// off, and started when they appear.
 	starter := newControllerStarter(mgr, o.APIDiscoveryInterval,

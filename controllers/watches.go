@@ -18,36 +18,82 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 )
 
-// gatewaysWhere maps a watched object to the Gateways of one kind (list is that kind's list
-// type) that the operator manages — enabled, or still holding its finalizer — in the watched
-// namespace and that satisfy match. A kind whose CRD is not installed has none; a failure to
-// list is logged (the event is dropped; each Gateway's periodic drift check still comes).
-func gatewaysWhere[T client.Object](ctx context.Context, c client.Client, list client.ObjectList, namespace string, match func(T) bool) []reconcile.Request {
-	opts := []client.ListOption{}
-	if namespace != "" {
-		opts = append(opts, client.InNamespace(namespace))
+// Field indexes of the Gateway informers, so that an event of a watched object finds its
+// Gateways without listing every Gateway of the cluster.
+const (
+	// indexManaged is "true" on Gateways the operator manages: enabled, or holding the finalizer.
+	indexManaged = "istio-alb.io/managed"
+	// indexSelector holds each "key=value" of an Istio Gateway's spec.selector.
+	indexSelector = "istio-alb.io/selector"
+	// indexService is "<namespace>/<name>" of the Service a Gateway API Gateway names in
+	// spec.addresses (manual deployment).
+	indexService = "istio-alb.io/service"
+	// indexClass is a Gateway API Gateway's class.
+	indexClass = "istio-alb.io/class"
+)
+
+func managed(o client.Object) bool {
+	return annotations.IsEnabled(o.GetAnnotations()) || controllerutil.ContainsFinalizer(o, Finalizer)
+}
+
+func managedIndex(o client.Object) []string {
+	if managed(o) {
+		return []string{"true"}
 	}
-	if err := c.List(ctx, list, opts...); err != nil {
-		if !meta.IsNoMatchError(err) {
-			log.FromContext(ctx).Error(err, "listing gateways to map a watched object to them")
-		}
-		return nil
-	}
-	items, err := meta.ExtractList(list)
-	if err != nil {
-		return nil
-	}
+	return nil
+}
+
+// gatewaysWhere maps a watched object to the managed Gateways of one kind (list is that kind's
+// list type) in the watched namespace whose index field has one of the values and that satisfy
+// match.
+func gatewaysWhere[T client.Object](ctx context.Context, c client.Client, list client.ObjectList, namespace, field string, values []string, match func(T) bool) []reconcile.Request {
+	seen := map[types.NamespacedName]bool{}
 	var out []reconcile.Request
-	for _, item := range items {
-		gw, ok := item.(T)
-		if !ok {
-			continue
+	for _, v := range values {
+		opts := []client.ListOption{client.MatchingFields{field: v}}
+		if namespace != "" {
+			opts = append(opts, client.InNamespace(namespace))
 		}
-		managed := annotations.IsEnabled(gw.GetAnnotations()) || controllerutil.ContainsFinalizer(gw, Finalizer)
-		if managed && match(gw) {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: gw.GetNamespace(), Name: gw.GetName()}})
+		if err := c.List(ctx, list, opts...); err != nil {
+			if !meta.IsNoMatchError(err) {
+				log.FromContext(ctx).Error(err, "listing gateways to map an event", "index", field)
+			}
+			return nil
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return nil
+		}
+		for _, item := range items {
+			gw, ok := item.(T)
+			if !ok {
+				continue
+			}
+			key := types.NamespacedName{Namespace: gw.GetNamespace(), Name: gw.GetName()}
+			if managed(gw) && match(gw) && !seen[key] {
+				seen[key] = true
+				out = append(out, reconcile.Request{NamespacedName: key})
+			}
 		}
 	}
+	return out
+}
+
+// requestFor is the request of one named Gateway, when the operator watches its namespace.
+func requestFor(namespace, name, watched string) []reconcile.Request {
+	if watched != "" && namespace != watched {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: namespace, Name: name}}}
+}
+
+// pairs returns "key=value" of each label.
+func pairs(labels map[string]string) []string {
+	out := make([]string, 0, len(labels))
+	for k, v := range labels {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
 	return out
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -94,10 +95,16 @@ func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in bui
 			return p.failed(ctx, gw, r, phaseCutover, err)
 		}
 	}
-	if err := p.publish(ctx, gw, lbDNS); err != nil {
-		return ctrl.Result{}, err
+	// The condition first: whoever waits for the annotation finds the condition ready too.
+	if sw, ok := r.(StatusWriter); ok {
+		switch err := sw.WriteStatus(ctx, gw, Status{Ready: true, Reason: ReasonLoadBalancerReady, Message: "ALB " + lbDNS}); {
+		case apierrors.IsConflict(err):
+			return ctrl.Result{Requeue: true}, nil // istiod wrote meanwhile: again, with its version
+		case err != nil:
+			return ctrl.Result{}, err
+		}
 	}
-	if err := p.status(ctx, gw, r, Status{Ready: true, Reason: ReasonLoadBalancerReady, Message: "ALB " + lbDNS}); err != nil {
+	if err := p.publish(ctx, gw, lbDNS); err != nil {
 		return ctrl.Result{}, err
 	}
 	// The next look: the drift check a sync period after the last apply, sooner while a

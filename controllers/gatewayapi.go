@@ -220,7 +220,20 @@ func (r *GatewayAPIReconciler) WriteStatus(ctx context.Context, obj client.Objec
 	if !meta.SetStatusCondition(&gw.Status.Conditions, cond) {
 		return nil
 	}
-	return r.Client.Status().Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	err := r.Client.Status().Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		// istiod wrote its conditions meanwhile: read the Gateway again and set ours once more,
+		// rather than leave the condition behind the ALB.
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(gw), gw); err != nil {
+			return err
+		}
+		before = gw.DeepCopy()
+		if !meta.SetStatusCondition(&gw.Status.Conditions, cond) {
+			return nil
+		}
+		err = r.Client.Status().Patch(ctx, gw, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	}
+	return err
 }
 
 // SetupWithManager registers the controller and the watches that bring a Gateway back when its

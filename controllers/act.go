@@ -150,6 +150,9 @@ func (p *Pipeline) program(ctx context.Context, gw client.Object, owner tags.Own
 	applied := &appliedState{hash: hash, at: time.Now(), owned: res.Owned, dns: res.LoadBalancer.DNSName}
 	p.remember(key, &appliedState{at: applied.at, owned: res.Owned, dns: applied.dns, records: st.records})
 	if stack.DNS != nil {
+		if verify {
+			p.DNS.Forget()
+		}
 		out, err := p.DNS.Sync(ctx, dns.Desired{
 			Resource: dns.ResourcePrefix + key, Names: stack.DNS.Names, Private: stack.DNS.Private,
 			VPCID: stack.DNS.VPCID, Region: p.Region, DualStack: stack.DNS.DualStack,

@@ -45,6 +45,9 @@ type Options struct {
 	WatchNamespace          string
 	DefaultSSLPolicy        string
 	SyncPeriod              time.Duration
+	// KubeAPIQPS and KubeAPIBurst bound the requests to the Kubernetes API server.
+	KubeAPIQPS   float64
+	KubeAPIBurst int
 	// MaxConcurrentReconciles is how many Gateways of each kind are reconciled at once.
 	MaxConcurrentReconciles int
 	// AWSRateLimits are the client-side limits per AWS service, "route53=4:5,elbv2=40:80";
@@ -83,6 +86,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
 	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", elbv2.DefaultSSLPolicy, "ALB SSL policy when a Gateway sets none")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often unchanged gateways are checked for drift in AWS")
+	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", 50, "requests a second to the Kubernetes API server")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", 100, "burst of requests to the Kubernetes API server")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "how many Gateways of each kind are reconciled at once")
 	fs.StringVar(&o.AWSRateLimits, "aws-rate-limits", os.Getenv("AWS_RATE_LIMITS"), "client-side AWS call limits per service as <service>=<qps>[:<burst>],... (ec2, elbv2, route53, acm, tagging); defaults route53=4:5 (Route53 allows 5 a second per account), elbv2=40:80, ec2=40:80, acm=10:20, tagging=10:20")
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 2*time.Minute, "the longest one reconcile of one Gateway may take; it is retried after")
@@ -130,10 +135,20 @@ func (o *Options) Complete() error {
 
 // RESTConfig loads the Kubernetes client configuration.
 func (o *Options) RESTConfig() (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
 	if o.Kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
 	}
-	return ctrl.GetConfig()
+	if err != nil {
+		return nil, err
+	}
+	// client-go's default of 5 requests a second would make the API server, not AWS, the pace
+	// of a fleet of gateways (each writes its finalizer, status and Events).
+	cfg.QPS, cfg.Burst = float32(o.KubeAPIQPS), o.KubeAPIBurst
+	return cfg, nil
 }
 
 // Scheme has every type the operator reads.

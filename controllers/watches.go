@@ -97,9 +97,10 @@ func pairs(labels map[string]string) []string {
 	return out
 }
 
-// managedKeys returns the keys ("<kind>/<namespace>/<name>") of the Gateways of either kind
-// that hold the finalizer — those with a stack in AWS — other than except. A kind whose CRD is
-// not installed has none.
+// managedKeys returns the keys ("<kind>/<namespace>/<name>") of the Gateways of either kind that
+// keep a stack in AWS — enabled and not being deleted — other than except. Gateways being torn
+// down do not count: when several go at once, the last of them to finish deletes what they shared.
+// A kind whose CRD is not installed has none.
 func managedKeys(ctx context.Context, c client.Client, except string) ([]string, error) {
 	var out []string
 	for kind, list := range map[string]client.ObjectList{frontend.KindIstio: &istionet.GatewayList{}, frontend.KindGatewayAPI: &gwapiv1.GatewayList{}} {
@@ -116,7 +117,7 @@ func managedKeys(ctx context.Context, c client.Client, except string) ([]string,
 		for _, item := range items {
 			gw := item.(client.Object)
 			key := kind + "/" + gw.GetNamespace() + "/" + gw.GetName()
-			if key != except && controllerutil.ContainsFinalizer(gw, Finalizer) {
+			if key != except && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) && controllerutil.ContainsFinalizer(gw, Finalizer) {
 				out = append(out, key)
 			}
 		}

@@ -3,12 +3,9 @@ package dns
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"sigs.k8s.io/external-dns/endpoint"
 	"sigs.k8s.io/external-dns/plan"
@@ -19,18 +16,19 @@ import (
 // provider does.
 const providerSpecificAlias = "alias"
 
-// route53Provider is an external-dns provider over the operator's Route53 client, limited to a
-// set of zones: the external-dns TXT registry and plan run on top of it. It keeps the record sets
-// it read, because Route53 deletes a record set only when given exactly as it is.
+// route53Provider is an external-dns provider over one zone's snapshot, read once for a batch of
+// gateways: the external-dns TXT registry and plan run on top of it. Its changes are not sent
+// one gateway at a time: they are added to the batch (sent as one ChangeResourceRecordSets) and
+// applied to the snapshot at once, so the next gateway of the batch plans against them (two
+// gateways claiming one name in one batch: the second sees the first's record). Deletes are the
+// record sets as read, because Route53 deletes a record set only when given exactly as it is.
 type route53Provider struct {
 	provider.BaseProvider
-	api   API
-	zones []Zone
+	snap *snapshot
 	// aliasZoneID is the canonical hosted zone of the alias target (the ALB).
 	aliasZoneID string
-	read        map[recordKey]r53types.ResourceRecordSet
-	// changeCalls counts the ChangeResourceRecordSets calls made.
-	changeCalls int
+	// changed says the gateway added changes to the batch.
+	changed bool
 }
 
 type recordKey struct{ name, typ string }
@@ -47,55 +45,41 @@ func normalize(name string) string {
 
 func fqdn(name string) string { return strings.TrimSuffix(name, ".") + "." }
 
-// Records implements provider.Provider: the A, AAAA, CNAME and TXT records of the zones.
-func (p *route53Provider) Records(ctx context.Context) ([]*endpoint.Endpoint, error) {
-	p.read = map[recordKey]r53types.ResourceRecordSet{}
+// Records implements provider.Provider: the A, AAAA, CNAME and TXT records of the zone, as the
+// batch sees them.
+func (p *route53Provider) Records(context.Context) ([]*endpoint.Endpoint, error) {
 	var out []*endpoint.Endpoint
-	for _, z := range p.zones {
-		pg := route53.NewListResourceRecordSetsPaginator(p.api, &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(z.ID)})
-		for pg.HasMorePages() {
-			page, err := pg.NextPage(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("ListResourceRecordSets %s: %w", z.ID, err)
+	for _, key := range p.snap.order() {
+		rs := p.snap.sets[key]
+		ep := &endpoint.Endpoint{DNSName: key.name, RecordType: key.typ, Labels: endpoint.NewLabels()}
+		if rs.AliasTarget != nil {
+			ep.Targets = endpoint.Targets{normalize(aws.ToString(rs.AliasTarget.DNSName))}
+			ep.ProviderSpecific = endpoint.ProviderSpecific{{Name: providerSpecificAlias, Value: "true"}}
+		} else {
+			for _, r := range rs.ResourceRecords {
+				ep.Targets = append(ep.Targets, aws.ToString(r.Value))
 			}
-			for _, rs := range page.ResourceRecordSets {
-				typ := string(rs.Type)
-				if !slices.Contains(managedTypes, typ) || rs.SetIdentifier != nil {
-					continue
-				}
-				name := normalize(aws.ToString(rs.Name))
-				p.read[recordKey{name, typ}] = rs
-				ep := &endpoint.Endpoint{DNSName: name, RecordType: typ, Labels: endpoint.NewLabels()}
-				if rs.AliasTarget != nil {
-					ep.Targets = endpoint.Targets{normalize(aws.ToString(rs.AliasTarget.DNSName))}
-					ep.ProviderSpecific = endpoint.ProviderSpecific{{Name: providerSpecificAlias, Value: "true"}}
-				} else {
-					for _, r := range rs.ResourceRecords {
-						ep.Targets = append(ep.Targets, aws.ToString(r.Value))
-					}
-					ep.RecordTTL = endpoint.TTL(aws.ToInt64(rs.TTL))
-				}
-				out = append(out, ep)
-			}
+			ep.RecordTTL = endpoint.TTL(aws.ToInt64(rs.TTL))
 		}
+		out = append(out, ep)
 	}
 	return out, nil
 }
 
-// ApplyChanges implements provider.Provider: one ChangeResourceRecordSets call per zone.
-func (p *route53Provider) ApplyChanges(ctx context.Context, changes *plan.Changes) error {
-	byZone := map[string][]r53types.Change{}
+// ApplyChanges implements provider.Provider: the changes join the batch and the snapshot.
+func (p *route53Provider) ApplyChanges(_ context.Context, changes *plan.Changes) error {
 	add := func(action r53types.ChangeAction, eps []*endpoint.Endpoint) error {
 		for _, ep := range eps {
-			zone, ok := zoneOf(p.zones, ep.DNSName)
-			if !ok {
-				return fmt.Errorf("no hosted zone among %v owns %s", p.zones, ep.DNSName)
+			if _, ok := zoneOf([]Zone{p.snap.zone}, ep.DNSName); !ok {
+				return fmt.Errorf("hosted zone %s does not own %s", p.snap.zone.Name, ep.DNSName)
 			}
-			rs, ok := p.read[recordKey{normalize(ep.DNSName), ep.RecordType}]
+			key := recordKey{normalize(ep.DNSName), ep.RecordType}
+			rs, ok := p.snap.sets[key]
 			if action != r53types.ChangeActionDelete || !ok {
 				rs = p.recordSet(ep)
 			}
-			byZone[zone.ID] = append(byZone[zone.ID], r53types.Change{Action: action, ResourceRecordSet: &rs})
+			p.snap.change(r53types.Change{Action: action, ResourceRecordSet: &rs}, key)
+			p.changed = true
 		}
 		return nil
 	}
@@ -106,19 +90,7 @@ func (p *route53Provider) ApplyChanges(ctx context.Context, changes *plan.Change
 	if err := add(r53types.ChangeActionCreate, changes.Create); err != nil {
 		return err
 	}
-	if err := add(r53types.ChangeActionUpsert, changes.UpdateNew); err != nil {
-		return err
-	}
-	for _, id := range slices.Sorted(maps.Keys(byZone)) {
-		p.changeCalls++
-		if _, err := p.api.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
-			HostedZoneId: aws.String(id),
-			ChangeBatch:  &r53types.ChangeBatch{Comment: aws.String(changeComment), Changes: byZone[id]},
-		}); err != nil {
-			return fmt.Errorf("ChangeResourceRecordSets %s: %w", id, err)
-		}
-	}
-	return nil
+	return add(r53types.ChangeActionUpsert, changes.UpdateNew)
 }
 
 func (p *route53Provider) recordSet(ep *endpoint.Endpoint) r53types.ResourceRecordSet {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"sigs.k8s.io/external-dns/endpoint"
 	"sigs.k8s.io/external-dns/pkg/apis/externaldns"
@@ -61,6 +63,15 @@ type Outcome struct {
 type Syncer struct {
 	Zones   *Zones
 	OwnerID string
+	// Window is how long a batch of Route53 work waits for gateways to join (DefaultBatchWindow
+	// when zero).
+	Window time.Duration
+	// ViewTTL is how long a zone's records as last read and changed are reused (DefaultViewTTL
+	// when zero); Forget drops them.
+	ViewTTL time.Duration
+
+	once  sync.Once
+	batch *batcher
 }
 
 // Sync makes the records of one gateway what d asks. previous is the outcome of the last sync
@@ -155,22 +166,78 @@ func (s *Syncer) visible(ctx context.Context, all []Zone, private bool, vpcID, r
 	return out, nil
 }
 
-// syncZones plans and applies the gateway's records in zones.
+// syncZones plans and applies the gateway's records in zones, each zone in a batch with the
+// other gateways syncing it at the same time.
 func (s *Syncer) syncZones(ctx context.Context, zones []Zone, wanted []string, d Desired) ([]string, int, []Conflict, error) {
-	if len(zones) == 0 {
-		return nil, 0, nil, nil
+	var kept []string
+	var conflicts []Conflict
+	changes := 0
+	for _, z := range zones {
+		var inZone []string
+		for _, n := range wanted {
+			if owner, ok := zoneOf(zones, n); ok && owner.ID == z.ID {
+				inZone = append(inZone, n)
+			}
+		}
+		var k []string
+		var c []Conflict
+		changed := false
+		_, err := s.batches().do(ctx, z, func(snap *snapshot) error {
+			var err error
+			k, c, changed, err = s.plan(ctx, snap, inZone, d)
+			return err
+		})
+		if err != nil {
+			return kept, changes, conflicts, err
+		}
+		if changed {
+			changes++
+		}
+		kept, conflicts = append(kept, k...), append(conflicts, c...)
 	}
-	prov := &route53Provider{api: s.Zones.API, zones: zones, aliasZoneID: d.TargetZoneID}
+	slices.Sort(kept)
+	return kept, changes, conflicts, nil
+}
+
+func (s *Syncer) batches() *batcher {
+	s.once.Do(func() {
+		window := s.Window
+		if window <= 0 {
+			window = DefaultBatchWindow
+		}
+		ttl := s.ViewTTL
+		if ttl <= 0 {
+			ttl = DefaultViewTTL
+		}
+		s.batch = &batcher{api: s.Zones.API, window: window, maxAge: ttl}
+	})
+	return s.batch
+}
+
+// DefaultViewTTL is how long a zone's records are reused before they are read again.
+const DefaultViewTTL = time.Minute
+
+// Forget makes the next sync of every zone read it again (a drift check).
+func (s *Syncer) Forget() { s.batches().forget() }
+
+// DefaultBatchWindow is how long the first gateway of a batch waits for others to join.
+const DefaultBatchWindow = 50 * time.Millisecond
+
+// plan runs external-dns's TXT registry and plan for one gateway over a zone's snapshot: the
+// gateway's records (by TXT ownership) become the wanted ones, names held by anyone else are
+// reported and left alone. It reports whether it changed anything.
+func (s *Syncer) plan(ctx context.Context, snap *snapshot, wanted []string, d Desired) ([]string, []Conflict, bool, error) {
+	prov := &route53Provider{snap: snap, aliasZoneID: d.TargetZoneID}
 	reg, err := txt.New(&externaldns.Config{
 		TXTOwnerID:            s.OwnerID,
 		ManagedDNSRecordTypes: []string{endpoint.RecordTypeA, endpoint.RecordTypeAAAA, endpoint.RecordTypeCNAME},
 	}, prov)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, nil, false, err
 	}
 	records, err := reg.Records(ctx)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, nil, false, err
 	}
 	// Who holds each name now.
 	holders := map[string]*endpoint.Endpoint{}
@@ -215,11 +282,10 @@ func (s *Syncer) syncZones(ctx context.Context, zones []Zone, wanted []string, d
 	}).Calculate()
 	if p.Changes.HasChanges() {
 		if err := reg.ApplyChanges(ctx, p.Changes); err != nil {
-			return nil, prov.changeCalls, conflicts, err
+			return nil, conflicts, prov.changed, err
 		}
 	}
-	slices.Sort(kept)
-	return kept, prov.changeCalls, conflicts, nil
+	return kept, conflicts, prov.changed, nil
 }
 
 func holderOf(h *endpoint.Endpoint, ours string) string {

@@ -29,6 +29,8 @@ type Call struct {
 	// Throttled says the proxy answered it with a throttling error instead of AWS.
 	Throttled bool
 	At        time.Time
+	// Took is how long AWS took to answer (zero when the proxy answered).
+	Took time.Duration
 }
 
 // Proxy forwards to the AWS endpoint, injecting the faults it is set to.
@@ -167,6 +169,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	throttled := p.throttle > 0 && p.rng.Float64() < p.throttle
 	call.Throttled = throttled
 	p.calls = append(p.calls, call)
+	index := len(p.calls) - 1
 	kill := false
 	if call.Write && !throttled && p.killAt > 0 && !p.killed {
 		p.writes++
@@ -182,7 +185,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{header: http.Header{}}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
+	began := time.Now()
 	(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(p.target); pr.Out.Host = pr.In.Host }}).ServeHTTP(rec, r)
+	p.mu.Lock()
+	p.calls[index].Took = time.Since(began)
+	p.mu.Unlock()
 	p.noteCreates(service, op, rec.body.Bytes())
 	if kill {
 		p.mu.Lock()

@@ -53,7 +53,16 @@ func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in bui
 	st := p.state(key)
 	hash := plan.Stack.Hash()
 	lbDNS := st.dns
-	programmed := st.hash != hash || time.Since(st.at) >= p.SyncPeriod
+	if st.hash == "" {
+		// Nothing remembered (a start): the drift pass's survey may show the stack as it is,
+		// and spare this gateway reading its resources on its own.
+		if adopted, dnsName, err := p.adopt(ctx, gw, in, plan, hash); err != nil {
+			return p.failed(ctx, gw, r, phaseBuild, err)
+		} else if adopted {
+			st, lbDNS = p.state(key), dnsName
+		}
+	}
+	programmed := st.hash != hash || st.at.IsZero() || time.Since(st.at) >= 2*p.SyncPeriod || time.Since(st.fullAt) >= p.FullSyncPeriod
 	if programmed {
 		since := time.Now()
 		if st.hash != hash {
@@ -109,10 +118,10 @@ func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in bui
 	}
 	// The next look: the drift check a sync period after the last apply, sooner while a
 	// certificate is pending.
-	after := p.SyncPeriod
-	if !programmed {
-		after = max(p.SyncPeriod-time.Since(st.at), time.Second)
-	}
+	// The next look of its own: the drift pass looks every sync period; this gateway again when
+	// its full check is due, or when the pass missed it twice.
+	st = p.state(key)
+	after := max(min(p.FullSyncPeriod-time.Since(st.fullAt), 2*p.SyncPeriod-time.Since(st.at)), time.Second)
 	if plan.RetryAfter > 0 && plan.RetryAfter < after {
 		after = plan.RetryAfter
 	}
@@ -147,7 +156,8 @@ func (p *Pipeline) program(ctx context.Context, gw client.Object, owner tags.Own
 			"ALB %s programmed (listeners %s, %d targets)%s", res.LoadBalancer.DNSName, listenerPorts(stack), countTargets(stack), kept)
 		p.notify(gw, plan.Notes)
 	}
-	applied := &appliedState{hash: hash, at: time.Now(), owned: res.Owned, dns: res.LoadBalancer.DNSName}
+	now := time.Now()
+	applied := &appliedState{hash: hash, at: now, fullAt: now, stack: stack, owned: res.Owned, listeners: res.Listeners, dns: res.LoadBalancer.DNSName}
 	p.remember(key, &appliedState{at: applied.at, owned: res.Owned, dns: applied.dns, records: st.records})
 	if stack.DNS != nil {
 		if verify {

@@ -15,9 +15,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
@@ -46,6 +48,8 @@ type GatewayAPIReconciler struct {
 	WatchNamespace string
 	// MaxConcurrentReconciles is how many Gateways are reconciled at once.
 	MaxConcurrentReconciles int
+	// Drifted are the Gateways the drift pass found drifted.
+	Drifted <-chan event.GenericEvent
 }
 
 var _ StatusWriter = (*GatewayAPIReconciler)(nil)
@@ -260,6 +264,7 @@ func (r *GatewayAPIReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(GatewayAPIControllerName).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		WatchesRawSource(source.Channel(r.Drifted, &handler.EnqueueRequestForObject{})).
 		For(&gwapiv1.Gateway{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return r.WatchNamespace == "" || o.GetNamespace() == r.WatchNamespace
 		}))).

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
@@ -30,6 +31,8 @@ type IstioGatewayReconciler struct {
 	WatchNamespace string
 	// MaxConcurrentReconciles is how many Gateways are reconciled at once.
 	MaxConcurrentReconciles int
+	// Drifted are the Gateways the drift pass found drifted.
+	Drifted <-chan event.GenericEvent
 }
 
 // Kind implements Resolver.
@@ -208,6 +211,7 @@ func (r *IstioGatewayReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(IstioControllerName).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		WatchesRawSource(source.Channel(r.Drifted, &handler.EnqueueRequestForObject{})).
 		For(&istionet.Gateway{}, builder.WithPredicates(predicate.NewPredicateFuncs(r.inScope))).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			svc := o.(*corev1.Service)

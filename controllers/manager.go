@@ -16,12 +16,14 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/acm"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
@@ -45,6 +47,9 @@ type Options struct {
 	WatchNamespace          string
 	DefaultSSLPolicy        string
 	SyncPeriod              time.Duration
+	// FullSyncPeriod is how often each gateway's whole stack is read back on its own (the
+	// drift pass's survey leaves out targets, attributes and certificates).
+	FullSyncPeriod time.Duration
 	// KubeAPIQPS and KubeAPIBurst bound the requests to the Kubernetes API server.
 	KubeAPIQPS   float64
 	KubeAPIBurst int
@@ -85,7 +90,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DNSOwnerID, "dns-owner-id", os.Getenv("DNS_OWNER_ID"), "owner id of the Route53 TXT registry (default: cluster name)")
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
 	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", elbv2.DefaultSSLPolicy, "ALB SSL policy when a Gateway sets none")
-	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often unchanged gateways are checked for drift in AWS")
+	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often the drift pass reads the cluster's AWS resources in one batch and repairs the gateways that drifted")
+	fs.DurationVar(&o.FullSyncPeriod, "full-sync-period", time.Hour, "how often each gateway's whole stack (targets, attributes, certificates included) is read back and repaired on its own")
 	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", 50, "requests a second to the Kubernetes API server")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", 100, "burst of requests to the Kubernetes API server")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "how many Gateways of each kind are reconciled at once")
@@ -126,6 +132,9 @@ func (o *Options) Complete() error {
 	}
 	if o.APIDiscoveryInterval < 0 {
 		return fmt.Errorf("--api-discovery-interval must not be negative, got %s", o.APIDiscoveryInterval)
+	}
+	if o.FullSyncPeriod < o.SyncPeriod {
+		o.FullSyncPeriod = max(time.Hour, o.SyncPeriod)
 	}
 	if o.SyncPeriod <= 0 {
 		return fmt.Errorf("--sync-period must be positive, got %s", o.SyncPeriod)
@@ -214,10 +223,19 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		ClusterName:    o.ClusterName,
 		Region:         aws.Config.Region,
 		SyncPeriod:     o.SyncPeriod,
+		FullSyncPeriod: o.FullSyncPeriod,
 		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry, ReconcileTimeout: o.ReconcileTimeout,
 	}
-	istio := &IstioGatewayReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace, MaxConcurrentReconciles: o.MaxConcurrentReconciles}
-	gatewayAPI := &GatewayAPIReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace, MaxConcurrentReconciles: o.MaxConcurrentReconciles}
+	// The drift pass hands the gateways that drifted to their controller.
+	pass := &DriftPass{Pipeline: pipeline, Drifted: map[string]chan event.GenericEvent{
+		frontend.KindIstio: make(chan event.GenericEvent, 1024), frontend.KindGatewayAPI: make(chan event.GenericEvent, 1024)}}
+	if err := mgr.Add(pass); err != nil {
+		return nil, err
+	}
+	istio := &IstioGatewayReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Drifted: pass.Drifted[frontend.KindIstio]}
+	gatewayAPI := &GatewayAPIReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Drifted: pass.Drifted[frontend.KindGatewayAPI]}
 	// Each controller runs when the API server serves its kinds; one whose CRDs are missing is
 	// off, and started when they appear.
 	starter := newControllerStarter(mgr, o.APIDiscoveryInterval,

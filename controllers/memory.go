@@ -6,6 +6,7 @@ import (
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 )
 
 // memory is what the pipeline remembers of each gateway between reconciles, so that an
@@ -23,10 +24,19 @@ type memory struct {
 
 // appliedState remembers the last successful apply of a gateway.
 type appliedState struct {
-	hash  string
-	at    time.Time
+	hash string
+	// at is when the stack was last found as applied (an apply, a drift pass); zero asks the
+	// next reconcile to apply it.
+	at time.Time
+	// fullAt is when the whole stack was last read back and written (an apply): targets,
+	// attributes and certificates are not in the drift pass's survey.
+	fullAt time.Time
+	// stack is what was applied, for the drift pass to compare with.
+	stack *model.Stack
 	owned []elbv2.Owned
-	dns   string
+	// listeners are the load balancer's listener ARNs, for the drift pass to read in batches.
+	listeners []string
+	dns       string
 	// records is the last Route53 sync, nil when unknown (after a restart) or DNS is off.
 	records *dns.Outcome
 	// releasedFrom is the resourceVersion of the Gateway from which the finalizer was released:
@@ -106,4 +116,27 @@ func (m *memory) wasRejected(key string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.rejections[key] > 0
+}
+
+// programmedStates returns the gateways with an applied stack, by key.
+func (m *memory) programmedStates() map[string]appliedState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]appliedState{}
+	for k, st := range m.applied {
+		if st.stack != nil && st.hash != "" {
+			out[k] = st
+		}
+	}
+	return out
+}
+
+// update changes a gateway's remembered state, if it has one.
+func (m *memory) update(key string, change func(*appliedState)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st, ok := m.applied[key]; ok {
+		change(&st)
+		m.applied[key] = st
+	}
 }

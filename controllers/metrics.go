@@ -42,6 +42,14 @@ var (
 		Name: "istio_alb_build_info",
 		Help: "Always 1; the labels say which build of the operator runs.",
 	}, []string{"version", "go_version"})
+	driftPasses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "istio_alb_drift_passes_total",
+		Help: "Batched drift passes over the cluster's AWS resources, by result (success, error).",
+	}, []string{"result"})
+	driftedGateways = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "istio_alb_drifted_gateways",
+		Help: "Gateways the last drift pass found drifted (and repaired).",
+	})
 	managedGateways = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "istio_alb_managed_gateways",
 		Help: "Gateways with an ALB programmed by this replica, by gateway kind.",
@@ -58,7 +66,7 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(reconcileDuration, awsCalls, permissionErrors, buildInfo, managedGateways, programmedSeconds, controllerEnabled)
+	ctrlmetrics.Registry.MustRegister(reconcileDuration, awsCalls, permissionErrors, buildInfo, managedGateways, programmedSeconds, controllerEnabled, driftPasses, driftedGateways)
 	// Every operation the operator can call starts with a zero count of permission errors, so
 	// that increase() and alerts see the first AccessDenied, not only the ones after it.
 	for service, api := range awsAPIs {

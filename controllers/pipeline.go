@@ -56,8 +56,12 @@ type Pipeline struct {
 	// Region is the AWS region (certificates must be of it; private hosted zones are
 	// associated with a VPC of a region).
 	Region string
-	// SyncPeriod is how often an unchanged gateway's AWS resources are read back and repaired.
+	// SyncPeriod is how often the drift pass reads the cluster's resources back in one batch and
+	// repairs the gateways that drifted.
 	SyncPeriod time.Duration
+	// FullSyncPeriod is how often each gateway's whole stack (targets, attributes, certificates
+	// included) is read back and repaired on its own.
+	FullSyncPeriod time.Duration
 	// UserErrorRetry is the first delay before a gateway with a user error is planned again
 	// (doubling up to MaxUserErrorRetry), so that a fix made in AWS is picked up.
 	UserErrorRetry    time.Duration
@@ -66,6 +70,7 @@ type Pipeline struct {
 	ReconcileTimeout time.Duration
 
 	memory
+	surveys
 }
 
 // Reconcile runs the pipeline for one Gateway object of the resolver's kind.

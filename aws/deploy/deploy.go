@@ -85,6 +85,8 @@ type Result struct {
 	// Certificates are the ACM certificates tagged for the owner (requested for it), found by
 	// the same tagging call; the caller decides about them.
 	Certificates []string
+	// Listeners are the load balancer's listeners after the apply.
+	Listeners []string
 }
 
 var resourceTypes = []string{"elasticloadbalancing:loadbalancer", "elasticloadbalancing:targetgroup", "ec2:security-group", acm.ResourceType}
@@ -165,6 +167,7 @@ func (d *Deployer) Apply(ctx context.Context, req Request) (Result, error) {
 			return res, err
 		}
 	}
+	res.Listeners = listeners.ARNs()
 	res.LoadBalancer = elbv2.LoadBalancer{ARN: deployed.LoadBalancer.ARN, DNSName: deployed.LoadBalancer.DNSName,
 		CanonicalHostedZoneID: deployed.LoadBalancer.CanonicalHostedZoneID}
 	return res, nil

@@ -116,7 +116,7 @@ func (b *Backend) read(ctx context.Context, nodeGroupID string) error {
 	}
 	open := map[int32]bool{}
 	for _, g := range out.SecurityGroups {
-		for port := range rulesFrom(g, b.id) {
+		for port := range RulesFrom(g, b.id) {
 			open[port] = true
 		}
 	}
@@ -124,8 +124,8 @@ func (b *Backend) read(ctx context.Context, nodeGroupID string) error {
 	return nil
 }
 
-// rulesFrom returns the nodePorts a group opens to source with the operator's description.
-func rulesFrom(g ec2types.SecurityGroup, source string) map[int32]bool {
+// RulesFrom returns the nodePorts a group opens to source with the operator's description.
+func RulesFrom(g ec2types.SecurityGroup, source string) map[int32]bool {
 	out := map[int32]bool{}
 	for _, perm := range g.IpPermissions {
 		for _, pair := range perm.UserIdGroupPairs {
@@ -138,6 +138,17 @@ func rulesFrom(g ec2types.SecurityGroup, source string) map[int32]bool {
 		}
 	}
 	return out
+}
+
+// Note records the nodePorts a gateway needs without a call: a gateway found as applied after
+// a start counts for pruning like one that applied.
+func (b *Backend) Note(gatewayKey string, ports []int32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ports == nil {
+		b.ports, b.open = map[string][]int32{}, map[string]map[int32]bool{}
+	}
+	b.ports[gatewayKey] = slices.Clone(ports)
 }
 
 // Release forgets the gateway's nodePorts. others are the gateways of the cluster still managed:
@@ -225,7 +236,7 @@ func (b *Backend) delete(ctx context.Context, vpcID string) error {
 			return fmt.Errorf("DescribeSecurityGroups referencing %s: %w", b.id, err)
 		}
 		for _, g := range page.SecurityGroups {
-			ports := slices.Sorted(maps.Keys(rulesFrom(g, b.id)))
+			ports := slices.Sorted(maps.Keys(RulesFrom(g, b.id)))
 			if len(ports) == 0 {
 				continue
 			}

@@ -20,7 +20,13 @@ type ListenerSynthesizer struct {
 	API   API
 	Owner tags.Owner
 	Stack *model.Stack
+
+	arns []string
 }
+
+// ARNs returns the listeners of the load balancer after the apply, for a survey to read them
+// in batches.
+func (s *ListenerSynthesizer) ARNs() []string { return s.arns }
 
 // Discover implements the synthesizer: listeners are read per load balancer in Synthesize.
 func (s *ListenerSynthesizer) Discover(context.Context, []tags.Tagged, []string) error { return nil }
@@ -74,12 +80,14 @@ func (s *ListenerSynthesizer) ensure(ctx context.Context, lbARN string, want []m
 				return fmt.Errorf("CreateListener %d on %s: %w", l.Port, lbARN, err)
 			}
 			if len(created.Listeners) == 1 {
+				s.arns = append(s.arns, aws.ToString(created.Listeners[0].ListenerArn))
 				if err := s.ensureSNI(ctx, created.Listeners[0].ListenerArn, l, nil); err != nil {
 					return err
 				}
 			}
 			continue
 		}
+		s.arns = append(s.arns, aws.ToString(cur.ListenerArn))
 		var certs []elbv2types.Certificate
 		if cur.Protocol == elbv2types.ProtocolEnumHttps {
 			// DescribeListeners may list SNI certificates too (emulators do); only

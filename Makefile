@@ -93,9 +93,12 @@ test: control-plane helm chart-check aws-up
 	  echo "$$(grep -cE '^\s*--- PASS' $(BIN)/test.log) passed, $$(grep -cE '^\s*--- FAIL' $(BIN)/test.log) failed, $$(grep -cE '^\s*--- SKIP' $(BIN)/test.log) skipped"; \
 	  exit $$rc
 
+## bench: per-gateway create and idle costs (5 runs each), then the fleet table at 1, 50 and 200
+## gateways (BenchmarkScale, once: it prints the table).
 bench: control-plane aws-up
 	@trap 'localstack/down.sh' EXIT; \
-	  go test -run '^$$' -bench . -benchtime 5x -timeout 30m ./test/integration/
+	  go test -run '^$$' -bench 'BenchmarkGatewayToALB|BenchmarkIdleReconcile' -benchtime 5x -timeout 30m ./test/integration/ && \
+	  go test -run '^$$' -bench 'BenchmarkScale' -benchtime 1x -timeout 60m ./test/integration/
 
 ## demo: the article's objects against the local control plane and AWS endpoint.
 demo: control-plane aws-up

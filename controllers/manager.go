@@ -227,7 +227,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry, ReconcileTimeout: o.ReconcileTimeout,
 	}
 	// The drift pass hands the gateways that drifted to their controller.
-	pass := &DriftPass{Pipeline: pipeline, Drifted: map[string]chan event.GenericEvent{
+	pass := &DriftPass{Pipeline: pipeline, Client: mgr.GetClient(), Drifted: map[string]chan event.GenericEvent{
 		frontend.KindIstio: make(chan event.GenericEvent, 1024), frontend.KindGatewayAPI: make(chan event.GenericEvent, 1024)}}
 	if err := mgr.Add(pass); err != nil {
 		return nil, err

@@ -127,6 +127,7 @@ func tagsOf(list []ec2types.Tag) map[string]string {
 // runs on the leader.
 type DriftPass struct {
 	Pipeline *Pipeline
+	Client   client.Client
 	// Drifted receive the gateways to repair, by kind.
 	Drifted map[string]chan event.GenericEvent
 }
@@ -154,6 +155,15 @@ func (d *DriftPass) Run(ctx context.Context) {
 	p := d.Pipeline
 	logger := log.FromContext(ctx).WithName("drift-pass")
 	states := p.programmedStates()
+	if len(states) == 0 {
+		// Nothing programmed in this process: after a start, the gateways that hold the
+		// finalizer are surveyed for their first reconciles; with none, there is nothing to read.
+		managed, err := managedKeys(ctx, d.Client, "")
+		if err != nil || len(managed) == 0 {
+			p.setSurvey(nil)
+			return
+		}
+	}
 	var listeners, nodeGroups []string
 	for _, st := range states {
 		listeners = append(listeners, st.listeners...)

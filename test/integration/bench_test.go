@@ -8,6 +8,7 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/istio-alb-operator/istio-alb-operator/test/faults"
 	"github.com/istio-alb-operator/istio-alb-operator/test/fixtures"
 	"github.com/istio-alb-operator/istio-alb-operator/test/rig"
 )
@@ -67,4 +68,69 @@ func BenchmarkIdleReconcile(b *testing.B) {
 		}))
 	}
 	b.ReportMetric(float64(total(s.calls.Since(before)))/float64(b.N), "aws-calls/op")
+}
+
+// BenchmarkScale programs a fleet of N Gateways on one Service with the operator binary (through
+// a counting proxy in front of the AWS endpoint), then restarts it and lets one drift pass run,
+// and prints one table: time until all ALBs are programmed, AWS calls per gateway, the calls of
+// one drift pass over the unchanged fleet and of a restart, the operator's peak RSS and the node
+// security group's rules. Run with -benchtime 1x (make bench does).
+func BenchmarkScale(b *testing.B) {
+	type row struct {
+		n                           int
+		program                     time.Duration
+		writes, reads               int
+		passReads, passWrites       int
+		restartReads, restartWrites int
+		rss                         float64
+		nodeRules                   int
+	}
+	var rows []row
+	for _, n := range []int{1, 50, 200} {
+		b.Run(fmt.Sprintf("gateways=%d", n), func(b *testing.B) {
+			t := b
+			s := newScenario(t, scenarioOptions{noManager: true})
+			proxy, err := faults.Start(rig.Endpoint())
+			must(t, err)
+			defer proxy.Close()
+			kubeconfig := operatorKubeconfig(t, controlPlane.Env)
+			f := s.fleet(n)
+			b.ResetTimer()
+			start := time.Now()
+			first := s.startOperator(kubeconfig, proxy.URL(), "--sync-period", "1h")
+			f.waitProgrammed(5 * time.Minute)
+			r := row{n: n, program: time.Since(start)}
+			b.StopTimer()
+			waitQuiet(t, proxy, 2*time.Second, time.Minute)
+			r.reads, r.writes = countCalls(proxy.Calls())
+			r.rss = peakRSS(first.cmd.Process.Pid)
+			r.nodeRules = len(s.inventory().NodeRules)
+			first.stop()
+
+			// A restart of the converged operator; its first pass runs at once, the next one a
+			// sync period later.
+			const sync = 20 * time.Second
+			mark := len(proxy.Calls())
+			second := s.startOperator(kubeconfig, proxy.URL(), "--sync-period", sync.String())
+			restartAt := time.Now()
+			waitQuiet(t, proxy, 3*time.Second, 2*time.Minute)
+			r.restartReads, r.restartWrites = countCalls(proxy.Calls()[mark:])
+			mark = len(proxy.Calls())
+			time.Sleep(time.Until(restartAt.Add(sync + time.Second)))
+			waitQuiet(t, proxy, 3*time.Second, 2*time.Minute)
+			r.passReads, r.passWrites = countCalls(proxy.Calls()[mark:])
+			r.rss = max(r.rss, peakRSS(second.cmd.Process.Pid))
+
+			f.deleteAll(5 * time.Minute)
+			second.stop()
+			rows = append(rows, r)
+			b.ReportMetric(r.program.Seconds(), "s-to-program")
+		})
+	}
+	fmt.Printf("\n%-9s %12s %14s %14s %18s %20s %10s %10s\n", "gateways", "programmed", "writes/gw", "reads/gw", "drift pass r/w", "restart r/gw, w", "peak RSS", "node rules")
+	for _, r := range rows {
+		fmt.Printf("%-9d %12s %14.1f %14.1f %13d/%-4d %15.2f, %-4d %7.0fMiB %10d\n", r.n, r.program.Round(10*time.Millisecond),
+			float64(r.writes)/float64(r.n), float64(r.reads)/float64(r.n), r.passReads, r.passWrites,
+			float64(r.restartReads)/float64(r.n), r.restartWrites, r.rss, r.nodeRules)
+	}
 }

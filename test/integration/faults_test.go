@@ -409,6 +409,17 @@ func TestARestartOfAConvergedOperatorMakesNoWrite(t *testing.T) {
 		}
 		return nil
 	}))
+	// ...and until the operator has stopped calling AWS (the first drift pass, the reconciles).
+	last, quietSince := total(s.calls.Since(before)), time.Now()
+	must(t, rig.Eventually(30*time.Second, 100*time.Millisecond, func() error {
+		if now := total(s.calls.Since(before)); now != last {
+			last, quietSince = now, time.Now()
+		}
+		if time.Since(quietSince) < 2*time.Second {
+			return fmt.Errorf("AWS still being called")
+		}
+		return nil
+	}))
 	calls := s.calls.Since(before)
 	if w := mutating(calls); len(w) != 0 {
 		t.Fatalf("a restart of a converged operator wrote: %v", clients.Format(w))

@@ -32,7 +32,7 @@ import (
 
 // kubeconfigAs writes a kubeconfig for the control plane's API server that acts as user (with
 // groups) through impersonation by an admin, as `kubectl --as` does; an empty user is the admin.
-func kubeconfigAs(t *testing.T, env *envtest.Environment, user string, groups ...string) string {
+func kubeconfigAs(t testing.TB, env *envtest.Environment, user string, groups ...string) string {
 	t.Helper()
 	admin, err := env.AddUser(envtest.User{Name: "kubeconfig-admin", Groups: []string{"system:masters"}}, nil)
 	must(t, err)
@@ -51,7 +51,7 @@ func kubeconfigAs(t *testing.T, env *envtest.Environment, user string, groups ..
 }
 
 // operatorKubeconfig acts as the chart's ServiceAccount.
-func operatorKubeconfig(t *testing.T, env *envtest.Environment) string {
+func operatorKubeconfig(t testing.TB, env *envtest.Environment) string {
 	return kubeconfigAs(t, env, "system:serviceaccount:"+rig.OperatorNamespace+":"+rig.OperatorServiceAccount,
 		"system:serviceaccounts", "system:serviceaccounts:"+rig.OperatorNamespace, "system:authenticated")
 }

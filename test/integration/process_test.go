@@ -20,7 +20,7 @@ var sharedBinary struct {
 	err  error
 }
 
-func operatorBinary(t *testing.T) string {
+func operatorBinary(t testing.TB) string {
 	t.Helper()
 	sharedBinary.once.Do(func() {
 		dir, err := os.MkdirTemp("", "istio-alb-operator-bin")
@@ -62,7 +62,7 @@ func (s *scenario) startOperator(kubeconfig, endpoint string, extra ...string) *
 	s.t.Helper()
 	args := append([]string{"--cluster-name", clusterName, "--kubeconfig", kubeconfig, "--aws-endpoint-url", endpoint,
 		"--health-probe-bind-address", "0", "--metrics-bind-address", "0", "--leader-elect=false"}, extra...)
-	cmd := exec.Command(operatorBinary(s.t.(*testing.T)), args...)
+	cmd := exec.Command(operatorBinary(s.t), args...)
 	cmd.Env = append(os.Environ(), "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
 	p := &process{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs

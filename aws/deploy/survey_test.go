@@ -51,7 +51,9 @@ func TestDriftSeesWhatTheSurveyCanSee(t *testing.T) {
 	}{
 		{"a converged stack has no drift", nil, ""},
 		{"a deleted load balancer is drift", func(_ *model.Stack, a *Actual, _ *Survey) { a.LoadBalancers = nil }, "load balancer lb-name is missing"},
-		{"a subnet changed by hand is drift", func(_ *model.Stack, a *Actual, _ *Survey) { a.LoadBalancers[0].AvailabilityZones = a.LoadBalancers[0].AvailabilityZones[:1] }, "changed"},
+		{"a subnet changed by hand is drift", func(_ *model.Stack, a *Actual, _ *Survey) {
+			a.LoadBalancers[0].AvailabilityZones = a.LoadBalancers[0].AvailabilityZones[:1]
+		}, "changed"},
 		{"a load balancer without the backend group is drift", func(_ *model.Stack, a *Actual, _ *Survey) { a.LoadBalancers[0].SecurityGroups = []string{"sg-own"} }, "backend group"},
 		{"a revoked node rule is drift", func(_ *model.Stack, _ *Actual, s *Survey) { delete(s.NodeRules["sg-nodes"], 30080) }, "port 30080"},
 		{"node rules not read are not drift", func(_ *model.Stack, _ *Actual, s *Survey) { s.NodeRules = map[string]map[int32]bool{} }, ""},
@@ -61,7 +63,9 @@ func TestDriftSeesWhatTheSurveyCanSee(t *testing.T) {
 			a.SecurityGroups[0].IpPermissions[0].IpRanges = append(a.SecurityGroups[0].IpPermissions[0].IpRanges, ec2types.IpRange{CidrIp: aws.String("1.2.3.4/32")})
 		}, "rules changed"},
 		{"a deleted listener is drift", func(_ *model.Stack, a *Actual, _ *Survey) { a.Listeners = a.Listeners[:1] }, "listener 443 is missing"},
-		{"a listener forwarding elsewhere is drift", func(_ *model.Stack, a *Actual, _ *Survey) { a.Listeners[1].DefaultActions[0].TargetGroupArn = aws.String("other") }, "forwards elsewhere"},
+		{"a listener forwarding elsewhere is drift", func(_ *model.Stack, a *Actual, _ *Survey) {
+			a.Listeners[1].DefaultActions[0].TargetGroupArn = aws.String("other")
+		}, "forwards elsewhere"},
 		{"an extra listener is drift", func(_ *model.Stack, a *Actual, _ *Survey) {
 			a.Listeners = append(a.Listeners, elbv2types.Listener{LoadBalancerArn: aws.String("lb"), Port: aws.Int32(8080), Protocol: "HTTP"})
 		}, "does not ask for"},

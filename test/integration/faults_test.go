@@ -2,6 +2,8 @@ package integration_test
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -426,4 +428,53 @@ func TestARestartOfAConvergedOperatorMakesNoWrite(t *testing.T) {
 	}
 	t.Logf("reads of the first reconcile after a restart (%d): %s", total(calls), strings.Join(clients.Format(calls), " "))
 	s.assertOneStack(f, articleHost)
+}
+
+func TestAStackWithItsOwnNodeRulesMovesToTheBackendGroupWithoutAGap(t *testing.T) {
+	proxy := startProxy(t)
+	s := newScenario(t, scenarioOptions{awsEndpoint: proxy.URL(), syncPeriod: 2 * time.Second})
+	f := s.addForeign()
+	svc := s.article("/healthz/ready")
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", s.selector, []string{articleHost}, enabled)))
+	s.waitConverged("gw", svc, f)
+	lb, _, tg := s.loadBalancer(s.gatewayKey("gw"))
+	own, backend := s.albGroups(lb)
+
+	// The stack as an earlier version left it: the node group opens the nodePorts to the ALB's
+	// own group, and the ALB has no backend group.
+	_, err := s.elb.SetSecurityGroups(s.ctx, &elbv2.SetSecurityGroupsInput{LoadBalancerArn: lb.LoadBalancerArn, SecurityGroups: []string{own}})
+	must(t, err)
+	health, _ := strconv.Atoi(aws.ToString(tg.HealthCheckPort))
+	for _, port := range []int32{aws.ToInt32(tg.Port), int32(health)} {
+		_, err = s.ec2.AuthorizeSecurityGroupIngress(s.ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(s.env.NodeSecurityGroupID),
+			IpPermissions: groupPermission(own, port)})
+		must(t, err)
+	}
+	mark := len(proxy.Calls())
+	must(t, rig.Eventually(30*time.Second, 200*time.Millisecond, func() error {
+		now, _, _ := s.loadBalancer(s.gatewayKey("gw"))
+		if len(now.SecurityGroups) != 2 {
+			return fmt.Errorf("the ALB has %v", now.SecurityGroups)
+		}
+		if rules := s.inventory().NodeRules; len(rules) != 2 || !strings.Contains(strings.Join(rules, ","), backend) {
+			return fmt.Errorf("node rules %v", rules)
+		}
+		return nil
+	}))
+	// The ALB had the backend group (and the backend rules were there) before the ALB's own
+	// rules went: no moment without a rule letting the ALB reach the nodes.
+	var order []string
+	for _, c := range proxy.Calls()[mark:] {
+		if c.Write {
+			order = append(order, c.Operation)
+		}
+	}
+	attach, revoke := slices.Index(order, "SetSecurityGroups"), slices.Index(order, "RevokeSecurityGroupIngress")
+	if attach < 0 || revoke < 0 || attach > revoke {
+		t.Fatalf("writes of the migration %v: the backend group must be on the ALB before the ALB's own node rules go", order)
+	}
+	t.Logf("migration writes, in order: %v", order)
+	s.deleteGateway("gw")
+	s.waitGone("gw", 60*time.Second)
+	s.assertOnlyForeign(f)
 }

@@ -84,3 +84,39 @@ func NotYet(err error) error {
 	}
 	return err
 }
+
+// DescribeExisting describes ids in batches of at most batch and returns what exists. AWS fails
+// a whole describe that names one resource no longer there (a NotFound code), so such a batch is
+// split in halves until the missing ones are left out.
+func DescribeExisting[T any](ids []string, batch int, describe func(ids []string) ([]T, error)) ([]T, error) {
+	var out []T
+	for len(ids) > 0 {
+		n := min(batch, len(ids))
+		got, err := describeSplitting(ids[:n], describe)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+func describeSplitting[T any](ids []string, describe func([]string) ([]T, error)) ([]T, error) {
+	got, err := describe(ids)
+	switch {
+	case err == nil:
+		return got, nil
+	case !IsNotFound(err):
+		return nil, err
+	case len(ids) == 1:
+		return nil, nil
+	}
+	half := len(ids) / 2
+	a, err := describeSplitting(ids[:half], describe)
+	if err != nil {
+		return nil, err
+	}
+	b, err := describeSplitting(ids[half:], describe)
+	return append(a, b...), err
+}

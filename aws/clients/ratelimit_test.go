@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/smithy-go"
 )
 
 func TestRateLimitsAreReadOverTheDefaults(t *testing.T) {
@@ -69,5 +71,34 @@ func TestCallsToAServiceWaitForItsRateLimit(t *testing.T) {
 	// One at once, then one every 100ms: the sixth call waits 500ms.
 	if d := time.Since(start); d < 450*time.Millisecond || n.Load() != 6 {
 		t.Fatalf("6 calls at 10 a second took %s (%d reached the endpoint)", d, n.Load())
+	}
+}
+
+type notFound struct{}
+
+func (notFound) Error() string                 { return "gone" }
+func (notFound) ErrorCode() string             { return "LoadBalancerNotFound" }
+func (notFound) ErrorMessage() string          { return "gone" }
+func (notFound) ErrorFault() smithy.ErrorFault { return smithy.FaultClient }
+
+func TestDescribeExistingLeavesOutWhatIsGoneInFewCalls(t *testing.T) {
+	gone := map[string]bool{"b": true, "q": true}
+	calls := 0
+	describe := func(ids []string) ([]string, error) {
+		calls++
+		for _, id := range ids {
+			if gone[id] {
+				return nil, notFound{}
+			}
+		}
+		return ids, nil
+	}
+	ids := strings.Split("a b c d e f g h i j k l m n o p q r s t u v w x y", " ")
+	got, err := DescribeExisting(ids, 20, describe)
+	if err != nil || len(got) != len(ids)-2 || slices.Contains(got, "b") || slices.Contains(got, "q") {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if calls > 16 {
+		t.Fatalf("%d calls for 25 ids with 2 gone", calls)
 	}
 }

@@ -12,19 +12,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2sdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
-
-// describeBatch is how many ARNs one ELBv2 describe takes.
-const describeBatch = 20
 
 // Survey is one batched read of every resource of the cluster: what a periodic drift pass, or
 // the first reconciles after a start, compare each gateway's stack with, instead of reading each
@@ -89,25 +87,21 @@ func (d *Deployer) Survey(ctx context.Context, cluster string, listenerARNs, nod
 			}
 		}
 	}
-	for chunk := range slices.Chunk(lbARNs, describeBatch) {
-		lbs, err := describeLoadBalancers(ctx, d.ELBV2, chunk)
-		if err != nil {
-			return nil, err
-		}
-		for _, lb := range lbs {
-			a := actual(gatewayOf[aws.ToString(lb.LoadBalancerArn)])
-			a.LoadBalancers = append(a.LoadBalancers, lb)
-		}
+	lbs, err := elbv2.DescribeLoadBalancers(ctx, d.ELBV2, lbARNs)
+	if err != nil {
+		return nil, err
 	}
-	for chunk := range slices.Chunk(tgARNs, describeBatch) {
-		tgs, err := describeTargetGroups(ctx, d.ELBV2, chunk)
-		if err != nil {
-			return nil, err
-		}
-		for _, tg := range tgs {
-			a := actual(gatewayOf[aws.ToString(tg.TargetGroupArn)])
-			a.TargetGroups = append(a.TargetGroups, tg)
-		}
+	for _, lb := range lbs {
+		a := actual(gatewayOf[aws.ToString(lb.LoadBalancerArn)])
+		a.LoadBalancers = append(a.LoadBalancers, lb)
+	}
+	tgs, err := elbv2.DescribeTargetGroups(ctx, d.ELBV2, tgARNs)
+	if err != nil {
+		return nil, err
+	}
+	for _, tg := range tgs {
+		a := actual(gatewayOf[aws.ToString(tg.TargetGroupArn)])
+		a.TargetGroups = append(a.TargetGroups, tg)
 	}
 	groups := awsec2.NewDescribeSecurityGroupsPaginator(d.EC2, &awsec2.DescribeSecurityGroupsInput{
 		Filters: []ec2types.Filter{{Name: aws.String("tag:" + tags.Cluster), Values: []string{cluster}}},
@@ -148,7 +142,7 @@ func (d *Deployer) Survey(ctx context.Context, cluster string, listenerARNs, nod
 
 // readListeners reads the remembered listeners 20 at a time, and the listeners of load
 // balancers none of whose listeners is remembered one load balancer at a time.
-func (s *Survey) readListeners(ctx context.Context, api elbv2API, remembered []string) error {
+func (s *Survey) readListeners(ctx context.Context, api elbv2.API, remembered []string) error {
 	byLB := map[string]*Actual{}
 	for _, a := range s.Gateways {
 		for _, lb := range a.LoadBalancers {
@@ -157,24 +151,22 @@ func (s *Survey) readListeners(ctx context.Context, api elbv2API, remembered []s
 	}
 	covered := map[string]bool{}
 	sort.Strings(remembered)
-	for chunk := range slices.Chunk(remembered, describeBatch) {
-		ls, err := describeListeners(ctx, api, chunk)
-		if err != nil {
-			return err
-		}
-		for _, l := range ls {
-			lb := aws.ToString(l.LoadBalancerArn)
-			if a := byLB[lb]; a != nil {
-				a.Listeners = append(a.Listeners, l)
-				covered[lb] = true
-			}
+	ls, err := elbv2.DescribeListeners(ctx, api, remembered)
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		lb := aws.ToString(l.LoadBalancerArn)
+		if a := byLB[lb]; a != nil {
+			a.Listeners = append(a.Listeners, l)
+			covered[lb] = true
 		}
 	}
 	for _, lb := range slices.Sorted(maps.Keys(byLB)) {
 		if covered[lb] {
 			continue
 		}
-		pg := elbv2.NewDescribeListenersPaginator(api, &elbv2.DescribeListenersInput{LoadBalancerArn: aws.String(lb)})
+		pg := elbv2sdk.NewDescribeListenersPaginator(api, &elbv2sdk.DescribeListenersInput{LoadBalancerArn: aws.String(lb)})
 		for pg.HasMorePages() {
 			page, err := pg.NextPage(ctx)
 			if clients.IsNotFound(err) {
@@ -187,72 +179,6 @@ func (s *Survey) readListeners(ctx context.Context, api elbv2API, remembered []s
 		}
 	}
 	return nil
-}
-
-// elbv2API is what the survey needs of ELBv2.
-type elbv2API interface {
-	DescribeLoadBalancers(context.Context, *elbv2.DescribeLoadBalancersInput, ...func(*elbv2.Options)) (*elbv2.DescribeLoadBalancersOutput, error)
-	DescribeTargetGroups(context.Context, *elbv2.DescribeTargetGroupsInput, ...func(*elbv2.Options)) (*elbv2.DescribeTargetGroupsOutput, error)
-	DescribeListeners(context.Context, *elbv2.DescribeListenersInput, ...func(*elbv2.Options)) (*elbv2.DescribeListenersOutput, error)
-}
-
-// describeLoadBalancers describes by ARN, leaving out those that no longer exist (AWS fails
-// the whole call then, so the batch is split).
-func describeLoadBalancers(ctx context.Context, api elbv2API, arns []string) ([]elbv2types.LoadBalancer, error) {
-	out, err := api.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: arns})
-	switch {
-	case err == nil:
-		return out.LoadBalancers, nil
-	case !clients.IsNotFound(err):
-		return nil, fmt.Errorf("DescribeLoadBalancers: %w", err)
-	case len(arns) == 1:
-		return nil, nil
-	}
-	half := len(arns) / 2
-	a, err := describeLoadBalancers(ctx, api, arns[:half])
-	if err != nil {
-		return nil, err
-	}
-	b, err := describeLoadBalancers(ctx, api, arns[half:])
-	return append(a, b...), err
-}
-
-func describeTargetGroups(ctx context.Context, api elbv2API, arns []string) ([]elbv2types.TargetGroup, error) {
-	out, err := api.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: arns})
-	switch {
-	case err == nil:
-		return out.TargetGroups, nil
-	case !clients.IsNotFound(err):
-		return nil, fmt.Errorf("DescribeTargetGroups: %w", err)
-	case len(arns) == 1:
-		return nil, nil
-	}
-	half := len(arns) / 2
-	a, err := describeTargetGroups(ctx, api, arns[:half])
-	if err != nil {
-		return nil, err
-	}
-	b, err := describeTargetGroups(ctx, api, arns[half:])
-	return append(a, b...), err
-}
-
-func describeListeners(ctx context.Context, api elbv2API, arns []string) ([]elbv2types.Listener, error) {
-	out, err := api.DescribeListeners(ctx, &elbv2.DescribeListenersInput{ListenerArns: arns})
-	switch {
-	case err == nil:
-		return out.Listeners, nil
-	case !clients.IsNotFound(err):
-		return nil, fmt.Errorf("DescribeListeners: %w", err)
-	case len(arns) == 1:
-		return nil, nil
-	}
-	half := len(arns) / 2
-	a, err := describeListeners(ctx, api, arns[:half])
-	if err != nil {
-		return nil, err
-	}
-	b, err := describeListeners(ctx, api, arns[half:])
-	return append(a, b...), err
 }
 
 // Drift compares a gateway's applied stack with what the survey found, and returns what

@@ -75,27 +75,13 @@ func (s *SecurityGroupSynthesizer) Discover(ctx context.Context, candidates []ta
 
 // describe reads groups by id; those that no longer exist are left out.
 func (s *SecurityGroupSynthesizer) describe(ctx context.Context, ids []string) ([]ec2types.SecurityGroup, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	out, err := s.API.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
-	switch {
-	case err == nil:
-		return out.SecurityGroups, nil
-	case !clients.IsNotFound(err):
-		return nil, fmt.Errorf("DescribeSecurityGroups %v: %w", ids, err)
-	case len(ids) == 1:
-		return nil, nil
-	}
-	var groups []ec2types.SecurityGroup
-	for _, id := range ids {
-		g, err := s.describe(ctx, []string{id})
+	return clients.DescribeExisting(ids, 200, func(ids []string) ([]ec2types.SecurityGroup, error) {
+		out, err := s.API.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("DescribeSecurityGroups %v: %w", ids, err)
 		}
-		groups = append(groups, g...)
-	}
-	return groups, nil
+		return out.SecurityGroups, nil
+	})
 }
 
 // Synthesize makes the ALB group and its node rules what the stack says.

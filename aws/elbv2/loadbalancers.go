@@ -78,28 +78,34 @@ func (s *LoadBalancerSynthesizer) Discover(ctx context.Context, candidates []tag
 }
 
 func (s *LoadBalancerSynthesizer) describe(ctx context.Context, arns []string) ([]elbv2types.LoadBalancer, error) {
-	if len(arns) == 0 {
-		return nil, nil
-	}
-	out, err := s.API.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: arns})
-	switch {
-	case err == nil:
-		return out.LoadBalancers, nil
-	case !clients.IsNotFound(err):
-		return nil, fmt.Errorf("DescribeLoadBalancers: %w", err)
-	case len(arns) == 1:
-		return nil, nil
-	}
-	var lbs []elbv2types.LoadBalancer
-	for _, arn := range arns {
-		lb, err := s.describe(ctx, []string{arn})
-		if err != nil {
-			return nil, err
-		}
-		lbs = append(lbs, lb...)
-	}
-	return lbs, nil
+	return DescribeLoadBalancers(ctx, s.API, arns)
 }
+
+// DescribeLoadBalancers describes load balancers by ARN, 20 a call, leaving out those that no
+// longer exist.
+func DescribeLoadBalancers(ctx context.Context, api API, arns []string) ([]elbv2types.LoadBalancer, error) {
+	return clients.DescribeExisting(arns, DescribeBatch, func(ids []string) ([]elbv2types.LoadBalancer, error) {
+		out, err := api.DescribeLoadBalancers(ctx, &elbv2.DescribeLoadBalancersInput{LoadBalancerArns: ids})
+		if err != nil {
+			return nil, fmt.Errorf("DescribeLoadBalancers: %w", err)
+		}
+		return out.LoadBalancers, nil
+	})
+}
+
+// DescribeListeners describes listeners by ARN, 20 a call, leaving out those that no longer exist.
+func DescribeListeners(ctx context.Context, api API, arns []string) ([]elbv2types.Listener, error) {
+	return clients.DescribeExisting(arns, DescribeBatch, func(ids []string) ([]elbv2types.Listener, error) {
+		out, err := api.DescribeListeners(ctx, &elbv2.DescribeListenersInput{ListenerArns: ids})
+		if err != nil {
+			return nil, fmt.Errorf("DescribeListeners: %w", err)
+		}
+		return out.Listeners, nil
+	})
+}
+
+// DescribeBatch is how many ARNs one ELBv2 describe takes.
+const DescribeBatch = 20
 
 // byName finds the load balancers with the name (AWS has at most one; an emulator may have
 // more), with their tags.

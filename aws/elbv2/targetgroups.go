@@ -63,28 +63,19 @@ func (s *TargetGroupSynthesizer) Discover(ctx context.Context, candidates []tags
 
 // describe reads target groups by ARN; those that no longer exist are left out.
 func (s *TargetGroupSynthesizer) describe(ctx context.Context, arns []string) ([]elbv2types.TargetGroup, error) {
-	if len(arns) == 0 {
-		return nil, nil
-	}
-	out, err := s.API.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: arns})
-	switch {
-	case err == nil:
-		return out.TargetGroups, nil
-	case !clients.IsNotFound(err):
-		return nil, fmt.Errorf("DescribeTargetGroups: %w", err)
-	case len(arns) == 1:
-		return nil, nil
-	}
-	// One of them is gone, and AWS does not say which: one by one.
-	var groups []elbv2types.TargetGroup
-	for _, arn := range arns {
-		g, err := s.describe(ctx, []string{arn})
+	return DescribeTargetGroups(ctx, s.API, arns)
+}
+
+// DescribeTargetGroups describes target groups by ARN, 20 a call, leaving out those that no
+// longer exist.
+func DescribeTargetGroups(ctx context.Context, api API, arns []string) ([]elbv2types.TargetGroup, error) {
+	return clients.DescribeExisting(arns, DescribeBatch, func(ids []string) ([]elbv2types.TargetGroup, error) {
+		out, err := api.DescribeTargetGroups(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: ids})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("DescribeTargetGroups: %w", err)
 		}
-		groups = append(groups, g...)
-	}
-	return groups, nil
+		return out.TargetGroups, nil
+	})
 }
 
 // byName finds the target group with the name, and whether it carries this owner's tags.

@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -94,11 +95,24 @@ func BenchmarkScale(b *testing.B) {
 			must(t, err)
 			defer proxy.Close()
 			kubeconfig := operatorKubeconfig(t, controlPlane.Env)
-			operatorBinary(t) // built before the clock starts
-			f := s.fleet(n)
+			// The operator runs and is ready before the clock starts: the fleet is created on a
+			// running operator.
+			probes := freePort(t)
+			first := s.startOperator(kubeconfig, proxy.URL(), "--sync-period", "1h", "--health-probe-bind-address", probes)
+			must(t, rig.Eventually(time.Minute, 100*time.Millisecond, func() error {
+				resp, err := http.Get("http://" + probes + "/readyz")
+				if err != nil {
+					return err
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					return fmt.Errorf("/readyz answered %d", resp.StatusCode)
+				}
+				return nil
+			}))
 			b.ResetTimer()
 			start := time.Now()
-			first := s.startOperator(kubeconfig, proxy.URL(), "--sync-period", "1h")
+			f := s.fleet(n)
 			f.waitProgrammed(5 * time.Minute)
 			r := row{n: n, program: time.Since(start)}
 			b.StopTimer()

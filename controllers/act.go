@@ -53,7 +53,7 @@ func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in bui
 	st := p.state(key)
 	hash := plan.Stack.Hash()
 	lbDNS := st.dns
-	if st.hash == "" {
+	if !p.known(key) {
 		// Nothing remembered (a start): the drift pass's survey may show the stack as it is,
 		// and spare this gateway reading its resources on its own.
 		if adopted, dnsName, err := p.adopt(ctx, gw, in, plan, hash); err != nil {
@@ -139,7 +139,7 @@ func (p *Pipeline) program(ctx context.Context, gw client.Object, owner tags.Own
 		return "", err
 	}
 	verify := st.hash == stack.Hash() // a drift check: the stack did not change, its time came
-	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: owner, Stack: stack, Known: st.owned, Others: others, Verify: verify})
+	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: owner, Stack: stack, Known: st.owned, Others: others, Verify: verify, KeepReplaced: true})
 	if err != nil {
 		// What exists now is remembered (the tagging API may not list a fresh resource yet); the
 		// empty hash makes the next reconcile apply again.
@@ -173,6 +173,15 @@ func (p *Pipeline) program(ctx context.Context, gw client.Object, owner tags.Own
 		}
 		applied.records = &out
 		p.reportDNS(gw, out, st.records)
+	}
+	if len(res.Replaced) > 0 {
+		// The records point at the new load balancer now: the one it replaces can go.
+		again, err := p.Deployer.Apply(ctx, deploy.Request{Owner: owner, Stack: stack, Known: res.Owned, Others: others})
+		if err != nil {
+			p.remember(key, &appliedState{owned: again.Owned, dns: applied.dns, records: applied.records})
+			return res.LoadBalancer.DNSName, err
+		}
+		applied.owned, applied.listeners = again.Owned, again.Listeners
 	}
 	p.remember(key, applied)
 	return res.LoadBalancer.DNSName, nil

@@ -20,6 +20,32 @@ type memory struct {
 	changedAt map[string]time.Time
 	// rejections counts the reconciles in a row that found user errors (their retry backs off).
 	rejections map[string]int
+	// locks keep a gateway's reconcile and the drift pass's work on its records apart.
+	locks map[string]*sync.Mutex
+}
+
+// lock holds the gateway for the caller until the returned function is called.
+func (m *memory) lock(key string) func() {
+	m.mu.Lock()
+	if m.locks == nil {
+		m.locks = map[string]*sync.Mutex{}
+	}
+	l := m.locks[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		m.locks[key] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// known reports whether anything is remembered of the gateway in this process.
+func (m *memory) known(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.applied[key]
+	return ok
 }
 
 // appliedState remembers the last successful apply of a gateway.

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -81,19 +82,22 @@ func (p *Pipeline) adopt(ctx context.Context, gw client.Object, in build.Input, 
 	}
 	var lbDNS, zoneID string
 	for _, lb := range a.LoadBalancers {
-		if *lb.LoadBalancerName == plan.Stack.LoadBalancer.Name {
-			lbDNS, zoneID = *lb.DNSName, *lb.CanonicalHostedZoneId
+		if aws.ToString(lb.LoadBalancerName) == plan.Stack.LoadBalancer.Name {
+			lbDNS, zoneID = aws.ToString(lb.DNSName), aws.ToString(lb.CanonicalHostedZoneId)
 		}
 	}
 	owned := slices.Clone(a.Resources)
 	for _, g := range a.SecurityGroups {
-		owned = append(owned, tags.Tagged{ARN: "arn:aws:ec2:::security-group/" + *g.GroupId, Tags: tagsOf(g.Tags)})
+		owned = append(owned, tags.Tagged{ARN: "arn:aws:ec2:::security-group/" + aws.ToString(g.GroupId), Tags: tagsOf(g.Tags)})
 	}
 	var listeners []string
 	for _, l := range a.Listeners {
-		listeners = append(listeners, *l.ListenerArn)
+		listeners = append(listeners, aws.ToString(l.ListenerArn))
 	}
-	st := &appliedState{hash: hash, at: sv.At, fullAt: time.Now(), stack: plan.Stack, owned: owned, listeners: listeners, dns: lbDNS}
+	// What the survey cannot see (targets, attributes, SNI certificates) is read back within a
+	// sync period, at a time spread by the gateway's key so a restarted fleet does not do it at once.
+	full := time.Now().Add(-p.FullSyncPeriod + spread(key, p.SyncPeriod))
+	st := &appliedState{hash: hash, at: sv.At, fullAt: full, stack: plan.Stack, owned: owned, listeners: listeners, dns: lbDNS}
 	if d := plan.Stack.DNS; d != nil {
 		out, err := p.DNS.Sync(ctx, dns.Desired{Resource: dns.ResourcePrefix + key, Names: d.Names, Private: d.Private,
 			VPCID: d.VPCID, Region: p.Region, DualStack: d.DualStack, Target: lbDNS, TargetZoneID: zoneID}, nil)
@@ -109,6 +113,13 @@ func (p *Pipeline) adopt(ctx context.Context, gw client.Object, in build.Input, 
 	p.settled(key)
 	log.FromContext(ctx).V(1).Info("stack found as applied in the drift pass's survey")
 	return true, lbDNS, nil
+}
+
+// spread is a duration in [0, within) fixed for the key.
+func spread(key string, within time.Duration) time.Duration {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return time.Duration(h.Sum64() % uint64(max(within, time.Second)))
 }
 
 func tagsOf(list []ec2types.Tag) map[string]string {
@@ -203,11 +214,19 @@ func (d *DriftPass) Run(ctx context.Context) {
 		limit <- struct{}{}
 		go func() {
 			defer func() { <-limit; wg.Done() }()
+			// Not while the gateway reconciles, and not with a state older than its own: a
+			// teardown or a new stack since the survey makes this sync moot.
+			unlock := p.lock(key)
+			defer unlock()
+			now := p.state(key)
+			if now.hash != st.hash || now.dns != st.dns || now.at.IsZero() {
+				return
+			}
 			zoneID := ""
 			if a := sv.Gateways[key]; a != nil {
 				for _, lb := range a.LoadBalancers {
-					if *lb.DNSName == st.dns {
-						zoneID = *lb.CanonicalHostedZoneId
+					if aws.ToString(lb.DNSName) == st.dns {
+						zoneID = aws.ToString(lb.CanonicalHostedZoneId)
 					}
 				}
 			}
@@ -215,7 +234,7 @@ func (d *DriftPass) Run(ctx context.Context) {
 				return // the load balancer drifted: its repair syncs the records
 			}
 			out, err := p.DNS.Sync(ctx, dns.Desired{Resource: dns.ResourcePrefix + key, Names: dd.Names, Private: dd.Private,
-				VPCID: dd.VPCID, Region: p.Region, DualStack: dd.DualStack, Target: st.dns, TargetZoneID: zoneID}, st.records)
+				VPCID: dd.VPCID, Region: p.Region, DualStack: dd.DualStack, Target: st.dns, TargetZoneID: zoneID}, now.records)
 			if err != nil {
 				logger.Error(err, "records not synced", "gateway", key)
 				return

@@ -81,7 +81,9 @@ func (p *Pipeline) Reconcile(ctx context.Context, gw client.Object, r Resolver) 
 		ctx, cancel = context.WithTimeout(ctx, p.ReconcileTimeout)
 		defer cancel()
 	}
+	unlock := p.lock(r.Kind() + "/" + gw.GetNamespace() + "/" + gw.GetName())
 	res, err := p.reconcile(ctx, gw, r)
+	unlock()
 	result := "success"
 	switch {
 	case err != nil:

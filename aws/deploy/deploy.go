@@ -73,6 +73,9 @@ type Request struct {
 	// Verify reads again what is cached of shared resources (the backend group's node rules): a
 	// drift check.
 	Verify bool
+	// KeepReplaced leaves a load balancer the stack replaces (a scheme change) in place
+	// (Result.Replaced), for an apply after the records have moved to the new one.
+	KeepReplaced bool
 }
 
 // Result is what was applied.
@@ -87,6 +90,8 @@ type Result struct {
 	Certificates []string
 	// Listeners are the load balancer's listeners after the apply.
 	Listeners []string
+	// Replaced are the load balancers left in place by KeepReplaced.
+	Replaced []string
 }
 
 var resourceTypes = []string{"elasticloadbalancing:loadbalancer", "elasticloadbalancing:targetgroup", "ec2:security-group", acm.ResourceType}
@@ -110,7 +115,7 @@ func (d *Deployer) Apply(ctx context.Context, req Request) (Result, error) {
 	}
 	sg := &ec2.SecurityGroupSynthesizer{API: d.EC2, Owner: req.Owner, Stack: stack}
 	tg := &elbv2.TargetGroupSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: stack}
-	lb := &elbv2.LoadBalancerSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: stack, KeepProtected: req.KeepProtected}
+	lb := &elbv2.LoadBalancerSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: stack, KeepProtected: req.KeepProtected, KeepReplaced: req.KeepReplaced}
 	listeners := &elbv2.ListenerSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: stack}
 	synthesizers := []Synthesizer{sg, tg, lb, listeners}
 	names := [][]string{req.Names.SecurityGroups, req.Names.TargetGroups, req.Names.LoadBalancers, nil}
@@ -167,7 +172,7 @@ func (d *Deployer) Apply(ctx context.Context, req Request) (Result, error) {
 			return res, err
 		}
 	}
-	res.Listeners = listeners.ARNs()
+	res.Listeners, res.Replaced = listeners.ARNs(), lb.Replaced()
 	res.LoadBalancer = elbv2.LoadBalancer{ARN: deployed.LoadBalancer.ARN, DNSName: deployed.LoadBalancer.DNSName,
 		CanonicalHostedZoneID: deployed.LoadBalancer.CanonicalHostedZoneID}
 	return res, nil

@@ -72,9 +72,11 @@ type batcher struct {
 	maxAge time.Duration
 
 	mu      sync.Mutex
-	waiting map[string]*batch // zone id → the batch collecting jobs
-	running map[string]*sync.Mutex
+	waiting map[string]*batch        // zone id → the batch collecting jobs
+	running map[string]chan struct{} // zone id → its lock
 	views   map[string]view
+	// gen counts forget calls: a view read before one is not stored after it.
+	gen int
 }
 
 // view is a zone's records as the operator last read and changed them.
@@ -88,13 +90,18 @@ func (b *batcher) forget() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.views = nil
+	b.gen++
 }
+
+// batchTimeout bounds a batch's Route53 calls: a batch runs for every gateway that joined it,
+// so it does not end with the context of the one reconcile that happened to start it.
+const batchTimeout = time.Minute
 
 // do runs j in the next batch of the zone and returns the batch's outcome.
 func (b *batcher) do(ctx context.Context, zone Zone, j job) (calls int, err error) {
 	b.mu.Lock()
 	if b.waiting == nil {
-		b.waiting, b.running = map[string]*batch{}, map[string]*sync.Mutex{}
+		b.waiting, b.running = map[string]*batch{}, map[string]chan struct{}{}
 	}
 	bt, joined := b.waiting[zone.ID]
 	if !joined {
@@ -105,33 +112,44 @@ func (b *batcher) do(ctx context.Context, zone Zone, j job) (calls int, err erro
 	bt.jobs = append(bt.jobs, j)
 	run := b.running[zone.ID]
 	if run == nil {
-		run = &sync.Mutex{}
+		run = make(chan struct{}, 1) // the zone's lock: one batch at a time
 		b.running[zone.ID] = run
 	}
 	b.mu.Unlock()
-	if joined {
-		select {
-		case <-bt.done:
-			return bt.calls, bt.errs[idx]
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+	if !joined {
+		go b.lead(ctx, zone, bt, run)
 	}
-	// The first job of a batch runs it, after the window and after the zone's previous batch.
-	timer := time.NewTimer(b.window)
 	select {
-	case <-timer.C:
+	case <-bt.done:
+		return bt.calls, bt.errs[idx]
 	case <-ctx.Done():
-		timer.Stop()
+		return 0, ctx.Err()
 	}
-	run.Lock()
+}
+
+// lead runs a batch: after the window, and after the zone's previous batch. It runs on its own,
+// so that no reconcile waits past its context for it, and a panic in a job fails the batch
+// instead of leaving the zone locked.
+func (b *batcher) lead(ctx context.Context, zone Zone, bt *batch, run chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+	defer cancel()
+	time.Sleep(b.window)
+	run <- struct{}{}
 	b.mu.Lock()
 	delete(b.waiting, zone.ID)
+	jobs := bt.jobs
 	b.mu.Unlock()
-	bt.calls, bt.errs = b.run(ctx, zone, bt.jobs)
-	run.Unlock()
-	close(bt.done)
-	return bt.calls, bt.errs[idx]
+	defer func() {
+		if r := recover(); r != nil {
+			bt.errs = make([]error, len(jobs))
+			for i := range bt.errs {
+				bt.errs[i] = fmt.Errorf("route53 batch of zone %s failed: %v", zone.ID, r)
+			}
+		}
+		<-run
+		close(bt.done)
+	}()
+	bt.calls, bt.errs = b.run(ctx, zone, jobs)
 }
 
 // run reads the zone, plans every job against it and sends their changes, one call for all.
@@ -149,6 +167,7 @@ func (b *batcher) run(ctx context.Context, zone Zone, jobs []job) (int, []error)
 	b.mu.Lock()
 	v, fresh := b.views[zone.ID]
 	fresh = fresh && time.Since(v.at) < b.maxAge
+	gen := b.gen
 	b.mu.Unlock()
 	if fresh {
 		snap.sets = maps.Clone(v.sets)
@@ -173,17 +192,23 @@ func (b *batcher) run(ctx context.Context, zone Zone, jobs []job) (int, []error)
 		from := len(snap.pending)
 		errs[i] = j(snap)
 		spans[i] = [2]int{from, len(snap.pending)}
+		if errs[i] != nil {
+			// A job that failed sends nothing (its changes stay out of the batch); the view
+			// is read again next time.
+			snap.pending, spans[i] = snap.pending[:from], [2]int{from, from}
+			gen = -1
+		}
 	}
 	groups := make([][]r53types.Change, 0, len(spans))
 	for _, sp := range spans {
 		groups = append(groups, snap.pending[sp[0]:sp[1]])
 	}
-	calls, err := b.send(ctx, zone, groups...)
+	calls, sent, err := b.send(ctx, zone, groups...)
 	b.mu.Lock()
 	if b.views == nil {
 		b.views = map[string]view{}
 	}
-	if err == nil {
+	if err == nil && gen == b.gen {
 		b.views[zone.ID] = view{sets: snap.sets, at: v.at}
 	} else {
 		delete(b.views, zone.ID)
@@ -199,14 +224,14 @@ func (b *batcher) run(ctx context.Context, zone Zone, jobs []job) (int, []error)
 		}
 	}
 	for i, sp := range spans {
-		if sp[1] == sp[0] || errs[i] != nil {
-			continue
+		if i < sent || sp[1] == sp[0] || errs[i] != nil {
+			continue // sent already in an earlier call of the batch, or nothing to send
 		}
 		if contributors == 1 {
 			errs[i] = err
 			continue
 		}
-		n, jerr := b.send(ctx, zone, snap.pending[sp[0]:sp[1]])
+		n, _, jerr := b.send(ctx, zone, snap.pending[sp[0]:sp[1]])
 		calls += n
 		errs[i] = jerr
 	}
@@ -214,12 +239,15 @@ func (b *batcher) run(ctx context.Context, zone Zone, jobs []job) (int, []error)
 }
 
 // send makes the groups of changes (a gateway's each, never split between calls), packing them
-// into calls of at most maxChangesPerCall changes.
-func (b *batcher) send(ctx context.Context, zone Zone, groups ...[]r53types.Change) (int, error) {
-	calls := 0
+// into calls of at most maxChangesPerCall changes. It returns the calls made and how many groups
+// (in order) were sent before an error.
+func (b *batcher) send(ctx context.Context, zone Zone, groups ...[]r53types.Change) (calls, sent int, err error) {
 	var chunk []r53types.Change
+	inChunk := 0
 	flush := func() error {
 		if len(chunk) == 0 {
+			sent += inChunk
+			inChunk = 0
 			return nil
 		}
 		calls++
@@ -231,15 +259,18 @@ func (b *batcher) send(ctx context.Context, zone Zone, groups ...[]r53types.Chan
 		if err != nil {
 			return fmt.Errorf("ChangeResourceRecordSets %s: %w", zone.ID, err)
 		}
+		sent += inChunk
+		inChunk = 0
 		return nil
 	}
 	for _, g := range groups {
 		if len(chunk)+len(g) > maxChangesPerCall {
 			if err := flush(); err != nil {
-				return calls, err
+				return calls, sent, err
 			}
 		}
 		chunk = append(chunk, g...)
+		inChunk++
 	}
-	return calls, flush()
+	return calls, sent, flush()
 }

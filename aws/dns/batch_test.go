@@ -134,3 +134,33 @@ func TestGatewaysSyncingAZoneAtOnceShareOneReadAndOneChange(t *testing.T) {
 		})
 	}
 }
+
+func TestACancelledGatewayDoesNotFailTheOthersOfItsBatch(t *testing.T) {
+	f := &fakeRoute53{sets: map[string]r53types.ResourceRecordSet{}}
+	s := &Syncer{Zones: &Zones{API: f, TTL: time.Hour}, OwnerID: "test", Window: 100 * time.Millisecond}
+	zone := Zone{ID: "Z", Name: "example.com"}
+	first, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var firstErr, secondErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		d := Desired{Resource: ResourcePrefix + "istio/ns/first", Target: "alb-1.elb.amazonaws.com", TargetZoneID: "ZALB"}
+		_, _, _, firstErr = s.syncZones(first, []Zone{zone}, []string{"first.example.com"}, d)
+	}()
+	time.Sleep(10 * time.Millisecond) // the first starts the batch, the second joins it
+	go func() {
+		defer wg.Done()
+		d := Desired{Resource: ResourcePrefix + "istio/ns/second", Target: "alb-2.elb.amazonaws.com", TargetZoneID: "ZALB"}
+		_, _, _, secondErr = s.syncZones(context.Background(), []Zone{zone}, []string{"second.example.com"}, d)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	if firstErr == nil || secondErr != nil {
+		t.Fatalf("first (cancelled) %v, second %v", firstErr, secondErr)
+	}
+	if _, ok := f.sets["second.example.com. A"]; !ok {
+		t.Fatalf("the second gateway's record is missing: %v", f.sets)
+	}
+}

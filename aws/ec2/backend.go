@@ -159,7 +159,9 @@ func (b *Backend) Release(ctx context.Context, vpcID, gatewayKey string, others 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.ports, gatewayKey)
-	if len(others) == 0 {
+	// A gateway that has just opened its nodePorts may not be among others yet (the caller's
+	// view lags): the group stays while any gateway has told its nodePorts.
+	if len(others) == 0 && len(b.ports) == 0 {
 		return b.delete(ctx, vpcID)
 	}
 	return b.prune(ctx, others)
@@ -177,12 +179,14 @@ func (b *Backend) prune(ctx context.Context, managed []string) error {
 	if b.id == "" {
 		return nil
 	}
-	need := map[int32]bool{}
 	for _, k := range managed {
-		ports, known := b.ports[k]
-		if !known {
+		if _, known := b.ports[k]; !known {
 			return nil
 		}
+	}
+	// Every gateway that told its nodePorts keeps them, also one the caller does not count yet.
+	need := map[int32]bool{}
+	for _, ports := range b.ports {
 		for _, p := range ports {
 			need[p] = true
 		}
@@ -247,10 +251,12 @@ func (b *Backend) delete(ctx context.Context, vpcID string) error {
 			}
 		}
 	}
+	// The rules are gone, whatever happens to the group: an Ensure must open them again.
+	b.open = map[string]map[int32]bool{}
 	if _, err := b.API.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(b.id)}); err != nil && !clients.IsNotFound(err) {
 		return clients.NotYet(fmt.Errorf("DeleteSecurityGroup %s: %w", b.id, err))
 	}
-	b.id, b.vpc, b.open = "", "", map[string]map[int32]bool{}
+	b.id, b.vpc = "", ""
 	return nil
 }
 

@@ -36,6 +36,9 @@ type LoadBalancerSynthesizer struct {
 	// gateway's annotation asks for it): ErrDeletionProtected. Otherwise the protection, which
 	// the annotation no longer asks for, is turned off and the load balancer deleted.
 	KeepProtected bool
+	// KeepReplaced leaves a load balancer the stack's replaces (a scheme change) for a later
+	// apply: the records move to the new one first.
+	KeepReplaced bool
 
 	actual  []loadBalancer
 	kept    string
@@ -259,7 +262,7 @@ func (s *LoadBalancerSynthesizer) PostSynthesize(ctx context.Context) error {
 	s.deleted = map[string]bool{}
 	for _, lb := range s.actual {
 		arn := lb.arn()
-		if arn == s.kept {
+		if arn == s.kept || (s.KeepReplaced && s.kept != "") {
 			continue
 		}
 		if err := s.unprotect(ctx, arn); err != nil {
@@ -307,6 +310,17 @@ func (s *LoadBalancerSynthesizer) Owned() []tags.Tagged {
 	for _, lb := range s.actual {
 		if !s.deleted[lb.arn()] {
 			out = append(out, tags.Tagged{ARN: lb.arn(), Tags: lb.tags})
+		}
+	}
+	return out
+}
+
+// Replaced returns the load balancers left for a later apply (KeepReplaced).
+func (s *LoadBalancerSynthesizer) Replaced() []string {
+	var out []string
+	for _, lb := range s.actual {
+		if arn := lb.arn(); arn != s.kept && !s.deleted[arn] && s.KeepReplaced && s.kept != "" {
+			out = append(out, arn)
 		}
 	}
 	return out

@@ -110,6 +110,9 @@ func (r *GatewayAPIReconciler) Gather(ctx context.Context, obj client.Object) (*
 	if fe.Probe, err = probeOf(ctx, r.Client, svc.Namespace, svc.Spec.Selector); err != nil {
 		return nil, err
 	}
+	if fe.Workloads, err = gatewayWorkloads(ctx, r.Client, svc); err != nil {
+		return nil, err
+	}
 	return fe, nil
 }
 
@@ -261,7 +264,16 @@ func (r *GatewayAPIReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Pipeline.Policy.SelectsNamespaces() {
+		b = b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			if r.WatchNamespace != "" && o.GetName() != r.WatchNamespace {
+				return nil
+			}
+			return gatewaysWhere(ctx, r.Client, &gwapiv1.GatewayList{}, o.GetName(), indexManaged, []string{"true"}, func(*gwapiv1.Gateway) bool { return true })
+		}), builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	}
+	return b.
 		Named(GatewayAPIControllerName).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		WatchesRawSource(source.Channel(r.Drifted, &handler.EnqueueRequestForObject{})).
@@ -304,13 +316,6 @@ func (r *GatewayAPIReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return r.gatewaysWhere(ctx, indexManaged, []string{"true"}, func(*gwapiv1.Gateway) bool { return true })
 		}), builder.WithPredicates(nodeTargetChanged)).
 		Complete(r)
-}
-
-func usesService(gw *gwapiv1.Gateway, svc client.Object) bool {
-	if name, ns, ok := manualService(gw); ok {
-		return svc.GetNamespace() == ns && svc.GetName() == name
-	}
-	return svc.GetNamespace() == gw.Namespace && svc.GetLabels()[GatewayNameLabel] == gw.Name
 }
 
 func (r *GatewayAPIReconciler) gatewaysWhere(ctx context.Context, field string, values []string, match func(*gwapiv1.Gateway) bool) []reconcile.Request {

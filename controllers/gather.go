@@ -2,8 +2,10 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
@@ -16,16 +18,22 @@ import (
 // reconcile of an unchanged gateway makes no AWS call). The annotations are parsed here only to
 // know what to read; the planner parses them again and reports their errors.
 func (p *Pipeline) gather(ctx context.Context, gw client.Object, owner tags.Owner, r Resolver) (build.Input, error) {
-	in := build.Input{Owner: owner, Annotations: gw.GetAnnotations(), Now: time.Now()}
+	in := build.Input{Owner: owner, Annotations: gw.GetAnnotations(), Policy: p.Policy, Now: time.Now()}
 	fe, err := r.Gather(ctx, gw)
 	if err != nil {
 		return in, err
 	}
+	var ns corev1.Namespace
+	if err := p.Client.Get(ctx, client.ObjectKey{Name: gw.GetNamespace()}, &ns); err != nil {
+		return in, fmt.Errorf("reading namespace %s: %w", gw.GetNamespace(), err)
+	}
+	fe.NamespaceLabels = ns.Labels
 	in.Gateway = fe
 	in.AWS.Region = p.Region
-	if len(fe.Problems) > 0 || fe.Waiting != "" || fe.Service.Name == "" {
-		// Not resolved to a gateway Service (another class, no Service): nothing in AWS is
-		// relevant yet, so nothing is read.
+	if len(fe.Problems) > 0 || fe.Waiting != "" || fe.Service.Name == "" || !fe.GatewayPodsOnly() || !p.Policy.AdmitsNamespace(ns.Labels) {
+		// Not resolved to a gateway Service (another class, no Service, an application's
+		// Service) or not allowed by the cluster policy: nothing in AWS is relevant, so nothing
+		// is read.
 		return in, nil
 	}
 	in.AWS.Read = true

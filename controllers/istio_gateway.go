@@ -107,6 +107,9 @@ func (r *IstioGatewayReconciler) Gather(ctx context.Context, obj client.Object) 
 	if fe.Probe, err = probeOf(ctx, r.Client, svc.Namespace, selector); err != nil {
 		return nil, err
 	}
+	if fe.Workloads, err = gatewayWorkloads(ctx, r.Client, svc); err != nil {
+		return nil, err
+	}
 	return fe, nil
 }
 
@@ -208,7 +211,16 @@ func (r *IstioGatewayReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Pipeline.Policy.SelectsNamespaces() {
+		b = b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			if r.WatchNamespace != "" && o.GetName() != r.WatchNamespace {
+				return nil
+			}
+			return gatewaysWhere(ctx, r.Client, &istionet.GatewayList{}, o.GetName(), indexManaged, []string{"true"}, func(*istionet.Gateway) bool { return true })
+		}), builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	}
+	return b.
 		Named(IstioControllerName).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		WatchesRawSource(source.Channel(r.Drifted, &handler.EnqueueRequestForObject{})).

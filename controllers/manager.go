@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -20,9 +22,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/external-dns/endpoint"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/acm"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
@@ -74,6 +79,27 @@ type Options struct {
 	// that is off (its Gateway kind not installed) have appeared, to start it; 0 checks only at
 	// start.
 	APIDiscoveryInterval time.Duration
+
+	// Cluster policy (DESIGN §3).
+	// NamespaceSelector selects the namespaces whose Gateways may use the operator (a label
+	// selector, empty: all).
+	NamespaceSelector string
+	// InternetFacingNamespaceSelector selects the namespaces whose Gateways may have
+	// internet-facing ALBs (empty: all the operator serves).
+	InternetFacingNamespaceSelector string
+	// DomainFilter and ZoneIDFilter limit where records are written (comma-separated; empty:
+	// everywhere), as external-dns's flags of the same names.
+	DomainFilter string
+	ZoneIDFilter string
+	// DefaultInboundCIDRs and DefaultTags apply to Gateways that do not annotate them.
+	DefaultInboundCIDRs string
+	DefaultTags         string
+	// DNSPreviousOwnerID is an owner id whose records of this operator's gateways (resource
+	// istio-alb/...) are taken over: the cluster name by default, the owner id of releases
+	// before the default became distinct from external-dns's usual one.
+	DNSPreviousOwnerID string
+
+	policy build.Policy
 }
 
 // BindFlags registers the flags.
@@ -87,7 +113,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader-election lease; the pod's namespace when empty")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `metrics address; "0" disables`)
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `/healthz and /readyz address; "0" disables`)
-	fs.StringVar(&o.DNSOwnerID, "dns-owner-id", os.Getenv("DNS_OWNER_ID"), "owner id of the Route53 TXT registry (default: cluster name)")
+	fs.StringVar(&o.DNSOwnerID, "dns-owner-id", os.Getenv("DNS_OWNER_ID"), `owner id of the Route53 TXT registry (default: "istio-alb-operator-<cluster name>", distinct from the cluster name an external-dns usually owns records as)`)
+	fs.StringVar(&o.DNSPreviousOwnerID, "dns-previous-owner-id", os.Getenv("DNS_PREVIOUS_OWNER_ID"), `owner id whose records of this operator's gateways are taken over (default: the cluster name, the default owner id of earlier releases; "none" takes over nothing)`)
 	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
 	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", elbv2.DefaultSSLPolicy, "ALB SSL policy when a Gateway sets none")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often the drift pass reads the cluster's AWS resources in one batch and repairs the gateways that drifted")
@@ -98,6 +125,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.AWSRateLimits, "aws-rate-limits", os.Getenv("AWS_RATE_LIMITS"), "client-side AWS call limits per service as <service>=<qps>[:<burst>],... (ec2, elbv2, route53, acm, tagging); defaults route53=4:5 (Route53 allows 5 a second per account), elbv2=40:80, ec2=40:80, acm=10:20, tagging=10:20")
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 2*time.Minute, "the longest one reconcile of one Gateway may take; it is retried after")
 	fs.DurationVar(&o.APIDiscoveryInterval, "api-discovery-interval", 30*time.Second, "how often to check whether the CRDs of a Gateway kind that was missing (Istio's or the Gateway API's) are installed now, to start its controller; 0 checks only at start")
+	fs.StringVar(&o.NamespaceSelector, "namespace-selector", os.Getenv("NAMESPACE_SELECTOR"), "label selector of the namespaces whose Gateways may use the operator (e.g. istio-alb.io/allowed=true); all when empty")
+	fs.StringVar(&o.InternetFacingNamespaceSelector, "internet-facing-namespace-selector", os.Getenv("INTERNET_FACING_NAMESPACE_SELECTOR"), "label selector of the namespaces whose Gateways may have internet-facing ALBs; the others only internal ones; all when empty")
+	fs.StringVar(&o.DomainFilter, "domain-filter", os.Getenv("DOMAIN_FILTER"), "comma-separated domains Route53 records may be written in (hosts outside get no record, with a Warning); all when empty")
+	fs.StringVar(&o.ZoneIDFilter, "zone-id-filter", os.Getenv("ZONE_ID_FILTER"), "comma-separated ids of the only hosted zones records may be written in; all when empty")
+	fs.StringVar(&o.DefaultInboundCIDRs, "default-inbound-cidrs", os.Getenv("DEFAULT_INBOUND_CIDRS"), "comma-separated CIDRs that may reach an ALB whose Gateway does not set istio-alb.io/inbound-cidrs (default 0.0.0.0/0, and ::/0 when dualstack)")
+	fs.StringVar(&o.DefaultTags, "default-tags", os.Getenv("DEFAULT_TAGS"), "k=v,... tags on every AWS resource; a Gateway's istio-alb.io/tags win over them")
 	fs.DurationVar(&o.CertificateCacheTTL, "certificate-cache-ttl", 5*time.Minute, "how long the lists of ACM certificates and Route53 hosted zones are reused before they are read again")
 }
 
@@ -107,7 +140,19 @@ func (o *Options) Complete() error {
 		return errors.New("--cluster-name is required")
 	}
 	if o.DNSOwnerID == "" {
-		o.DNSOwnerID = o.ClusterName
+		o.DNSOwnerID = DefaultDNSOwnerPrefix + o.ClusterName
+	}
+	switch o.DNSPreviousOwnerID {
+	case "":
+		o.DNSPreviousOwnerID = o.ClusterName
+	case "none":
+		o.DNSPreviousOwnerID = ""
+	}
+	if o.DNSPreviousOwnerID == o.DNSOwnerID {
+		o.DNSPreviousOwnerID = ""
+	}
+	if err := o.completePolicy(); err != nil {
+		return err
 	}
 	if o.CertificateCacheTTL <= 0 {
 		o.CertificateCacheTTL = 5 * time.Minute
@@ -140,6 +185,65 @@ func (o *Options) Complete() error {
 		return fmt.Errorf("--sync-period must be positive, got %s", o.SyncPeriod)
 	}
 	return nil
+}
+
+// DefaultDNSOwnerPrefix starts the default owner id of the TXT registry. It makes the owner id
+// differ from the cluster name, which is what an external-dns of the cluster usually runs with
+// (--txt-owner-id): with the same id, an external-dns with --policy=sync would take the
+// operator's records for its own and delete them.
+const DefaultDNSOwnerPrefix = "istio-alb-operator-"
+
+// completePolicy parses the cluster policy's flags.
+func (o *Options) completePolicy() error {
+	var pol build.Policy
+	for _, f := range []struct {
+		flag, value string
+		into        *labels.Selector
+	}{{"--namespace-selector", o.NamespaceSelector, &pol.Namespaces}, {"--internet-facing-namespace-selector", o.InternetFacingNamespaceSelector, &pol.InternetFacing}} {
+		if strings.TrimSpace(f.value) == "" {
+			continue
+		}
+		sel, err := labels.Parse(f.value)
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", f.flag, f.value, err)
+		}
+		*f.into = sel
+	}
+	if domains := splitList(o.DomainFilter); len(domains) > 0 {
+		pol.Domains = endpoint.NewDomainFilter(domains)
+	}
+	// The defaults are checked as the annotations they stand for (dualstack, so that IPv6
+	// CIDRs may be given for dualstack ALBs).
+	a := map[string]string{annotations.IPAddressType: annotations.IPAddressTypeDual}
+	if o.DefaultInboundCIDRs != "" {
+		a[annotations.InboundCIDRs] = o.DefaultInboundCIDRs
+	}
+	if o.DefaultTags != "" {
+		a[annotations.Tags] = o.DefaultTags
+	}
+	cfg, errs := annotations.Parse(a)
+	if len(errs) > 0 {
+		msg := errs.ToAggregate().Error()
+		msg = strings.ReplaceAll(msg, "metadata.annotations["+annotations.InboundCIDRs+"]", "--default-inbound-cidrs")
+		msg = strings.ReplaceAll(msg, "metadata.annotations["+annotations.Tags+"]", "--default-tags")
+		return errors.New(msg)
+	}
+	if o.DefaultInboundCIDRs != "" {
+		pol.Defaults.InboundCIDRs = cfg.InboundCIDRs
+	}
+	pol.Defaults.Tags = cfg.Tags
+	o.policy = pol
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // RESTConfig loads the Kubernetes client configuration.
@@ -205,7 +309,8 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 			return nil, err
 		}
 	}
-	zones := &dns.Zones{API: aws.Route53, TTL: o.CertificateCacheTTL}
+	zones := &dns.Zones{API: aws.Route53, TTL: o.CertificateCacheTTL, IDs: splitList(o.ZoneIDFilter)}
+	syncer := &dns.Syncer{Zones: zones, OwnerID: o.DNSOwnerID, PreviousOwnerID: o.DNSPreviousOwnerID}
 	pipeline := &Pipeline{
 		Client:     mgr.GetClient(),
 		Events:     mgr.GetEventRecorder("istio-alb-operator"),
@@ -216,11 +321,13 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 			Policies:         &elbv2.SSLPolicies{API: aws.ELBV2},
 			ACM:              aws.ACM,
 			Tagging:          aws.Tagging,
-			Zones:            zones,
+			DNS:              syncer,
+			InDomains:        o.policy.InDomains,
 			DefaultSSLPolicy: o.DefaultSSLPolicy,
 		},
-		DNS:            &dns.Syncer{Zones: zones, OwnerID: o.DNSOwnerID},
+		DNS:            syncer,
 		ClusterName:    o.ClusterName,
+		Policy:         o.policy,
 		Region:         aws.Config.Region,
 		SyncPeriod:     o.SyncPeriod,
 		FullSyncPeriod: o.FullSyncPeriod,

@@ -53,6 +53,8 @@ type Pipeline struct {
 	TLS         *TLS
 	DNS         *dns.Syncer
 	ClusterName string
+	// Policy is the cluster policy: namespaces, schemes, domains, defaults.
+	Policy build.Policy
 	// Region is the AWS region (certificates must be of it; private hosted zones are
 	// associated with a VPC of a region).
 	Region string

@@ -64,10 +64,17 @@ func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Ow
 	// Until the finalizer is released, remember that nothing is left: a retry (a conflict on the
 	// finalizer patch) does not read every hosted zone again.
 	p.remember(owner.GatewayKey, &appliedState{records: &dns.Outcome{}})
-	notes, err := p.TLS.release(ctx, owner, res.Certificates, res.Deleted)
+	notes, kept, err := p.TLS.release(ctx, owner, res.Certificates, res.Deleted)
 	p.notify(gw, notes)
 	if err != nil {
 		return p.failed(ctx, gw, r, phaseTeardown, err)
+	}
+	// The validation records go with the certificates (a certificate kept in use elsewhere
+	// keeps them: ACM renews it through them).
+	if (len(res.Certificates) > 0 || cfg.RequestCertificate) && kept == 0 {
+		if err := p.DNS.RemoveRecords(ctx, dns.ValidationResource(owner.GatewayKey)); err != nil {
+			return p.failed(ctx, gw, r, phaseTeardown, fmt.Errorf("%s: %w", phaseDNS, err))
+		}
 	}
 	before := gw.DeepCopyObject().(client.Object)
 	releasedFrom := gw.GetResourceVersion()

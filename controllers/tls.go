@@ -22,9 +22,6 @@ const (
 	ReasonCertificatePending   = "CertificatePending"
 )
 
-// validationTTL is the TTL of the ACM validation CNAMEs the operator writes.
-const validationTTL = 300
-
 // TLS reads what the planner needs to decide a gateway's HTTPS listener (security policies,
 // the ACM catalog, the named and the requested certificates) and makes the ACM side effects the
 // plan asks for: certificate requests and their validation records.
@@ -33,7 +30,10 @@ type TLS struct {
 	Policies *elbv2.SSLPolicies
 	ACM      acm.API
 	Tagging  tags.TaggingAPI
-	Zones    *dns.Zones
+	// DNS writes the validation records, with TXT ownership like the alias records.
+	DNS *dns.Syncer
+	// InDomains says whether records may be written for a name (the cluster's domain filter).
+	InDomains func(name string) bool
 	// DefaultSSLPolicy applies when the Gateway names none.
 	DefaultSSLPolicy string
 
@@ -116,7 +116,7 @@ func (t *TLS) act(ctx context.Context, owner tags.Owner, plan *build.GatewayPlan
 		// retry writes them.
 	}
 	for _, c := range plan.Pending {
-		note, err := t.writeValidation(ctx, c)
+		note, err := t.writeValidation(ctx, owner, c)
 		if err != nil {
 			return notes, err
 		}
@@ -128,15 +128,25 @@ func (t *TLS) act(ctx context.Context, owner tags.Owner, plan *build.GatewayPlan
 }
 
 // writeValidation puts a pending certificate's validation CNAMEs into the public zones that own
-// them, once per certificate.
-func (t *TLS) writeValidation(ctx context.Context, c model.Certificate) (*build.Note, error) {
+// them, once per certificate, with TXT ownership of the gateway (RemoveRecords deletes them at
+// teardown). Names outside the cluster's domain filter are left to the user.
+func (t *TLS) writeValidation(ctx context.Context, owner tags.Owner, c model.Certificate) (*build.Note, error) {
 	t.mu.Lock()
 	done := t.validated[c.ARN]
 	t.mu.Unlock()
 	if done || len(c.Validation) == 0 {
 		return nil, nil
 	}
-	unowned, err := t.Zones.Upsert(ctx, c.Validation, validationTTL)
+	var records []model.Record
+	var outside []string
+	for _, r := range c.Validation {
+		if t.InDomains == nil || t.InDomains(r.Name) {
+			records = append(records, r)
+		} else {
+			outside = append(outside, r.Name)
+		}
+	}
+	unowned, held, err := t.DNS.EnsureRecords(ctx, dns.ValidationResource(owner.GatewayKey), records)
 	if err != nil {
 		return nil, err
 	}
@@ -146,9 +156,19 @@ func (t *TLS) writeValidation(ctx context.Context, c model.Certificate) (*build.
 	}
 	t.validated[c.ARN] = true
 	t.mu.Unlock()
+	var problems []string
+	if len(outside) > 0 {
+		problems = append(problems, strings.Join(outside, ",")+" outside the cluster's --domain-filter")
+	}
 	if len(unowned) > 0 {
+		problems = append(problems, "no public hosted zone owns "+strings.Join(unowned, ","))
+	}
+	for _, h := range held {
+		problems = append(problems, h.Name+" is "+h.Reason)
+	}
+	if len(problems) > 0 {
 		return &build.Note{Warning: true, Reason: ReasonCertificatePending, Message: fmt.Sprintf(
-			"no public hosted zone owns %s: add the validation records of certificate %s yourself", strings.Join(unowned, ","), c.ARN)}, nil
+			"validation records of certificate %s not written: %s; add them yourself", c.ARN, strings.Join(problems, "; "))}, nil
 	}
 	return &build.Note{Reason: ReasonCertificatePending, Message: fmt.Sprintf(
 		"validation records of certificate %s written to Route53; waiting for ACM to issue it", c.ARN)}, nil
@@ -157,13 +177,12 @@ func (t *TLS) writeValidation(ctx context.Context, c model.Certificate) (*build.
 // release deletes the certificates requested for the gateway (found by the deployer's tagging
 // call), except those still used by a load balancer other than the gateway's own deleted ones
 // (another gateway may have found and attached one): they are kept and reported.
-func (t *TLS) release(ctx context.Context, owner tags.Owner, certificates, deletedLBs []string) ([]build.Note, error) {
+func (t *TLS) release(ctx context.Context, owner tags.Owner, certificates, deletedLBs []string) (notes []build.Note, kept int, err error) {
 	reqs := &acm.Requests{API: t.ACM, Tagging: t.Tagging, Catalog: t.Catalog, Owner: owner}
 	mine, err := reqs.Describe(ctx, certificates)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var notes []build.Note
 	for _, c := range mine {
 		users := slices.DeleteFunc(slices.Clone(c.InUseBy), func(arn string) bool {
 			return slices.ContainsFunc(deletedLBs, func(lb string) bool { return sameLoadBalancer(arn, lb) })
@@ -171,13 +190,14 @@ func (t *TLS) release(ctx context.Context, owner tags.Owner, certificates, delet
 		if len(users) > 0 {
 			notes = append(notes, build.Note{Reason: ReasonCleanupWaiting, Message: fmt.Sprintf(
 				"certificate %s kept: in use by %s", c.ARN, strings.Join(users, ","))})
+			kept++
 			continue
 		}
 		if err := reqs.Delete(ctx, c.ARN); err != nil {
-			return notes, err
+			return notes, kept, err
 		}
 	}
-	return notes, nil
+	return notes, kept, nil
 }
 
 // sameLoadBalancer reports whether two ELBv2 ARNs (load balancer or listener) belong to the

@@ -69,7 +69,9 @@ type Input struct {
 	Annotations map[string]string
 	Gateway     *frontend.Frontend
 	AWS         Facts
-	Now         time.Time
+	// Policy is the cluster's policy (the operator's flags).
+	Policy Policy
+	Now    time.Time
 }
 
 // ServiceChange is a change of the gateway Service the act step makes.
@@ -124,10 +126,15 @@ type GatewayPlan struct {
 func Plan(in Input) (*GatewayPlan, []Problem) {
 	fe := in.Gateway
 	var probs []Problem
-	cfg, errs := annotations.Parse(in.Annotations)
+	cfg, errs := annotations.ParseWith(in.Annotations, in.Policy.Defaults)
+	if !in.Policy.AdmitsNamespace(fe.NamespaceLabels) {
+		// Nothing else is said to a namespace the operator does not serve.
+		return nil, checkPolicy(in.Policy, fe, cfg)
+	}
 	for _, e := range errs {
 		probs = append(probs, Problem{Reason: ReasonInvalidAnnotation, Message: e.Error()})
 	}
+	probs = append(probs, checkPolicy(in.Policy, fe, cfg)...)
 	probs = append(probs, fe.Problems...)
 	p := &GatewayPlan{Config: cfg}
 
@@ -135,6 +142,7 @@ func Plan(in Input) (*GatewayPlan, []Problem) {
 	probs = append(probs, checkHosts(fe)...)
 	resolved := fe.Service.Name != ""
 	if resolved {
+		probs = append(probs, checkGatewayPods(fe)...)
 		probs = append(probs, checkService(fe, cfg)...)
 		if len(fe.Nodes) == 0 {
 			probs = append(probs, Problem{Reason: ReasonNoTargetNodes,
@@ -174,6 +182,12 @@ func Plan(in Input) (*GatewayPlan, []Problem) {
 		// Every input Build checks was checked above; reaching this is a planner bug, reported
 		// rather than acted on.
 		return nil, []Problem{{Reason: ReasonInvalidGateway, Message: err.Error()}}
+	}
+	if stack.DNS != nil {
+		var note *Note
+		if stack.DNS.Names, note = outsideDomains(in.Policy, stack.DNS.Names); note != nil {
+			p.Notes = append(p.Notes, *note)
+		}
 	}
 	p.Stack = stack
 	return p, nil

@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/external-dns/endpoint"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
@@ -26,6 +28,8 @@ func planInput() Input {
 	fe := article()
 	fe.ServiceType = "LoadBalancer"
 	fe.ServiceOwner = frontend.ServiceOwnerOperator
+	fe.Workloads = []frontend.Workload{{Kind: "Deployment", Name: "istio-ingressgateway", Gateway: true}}
+	fe.NamespaceLabels = map[string]string{"team": "web"}
 	return Input{
 		Owner:       tags.Owner{Cluster: "demo", GatewayKey: "istio/test-ns/test-gateway"},
 		Annotations: map[string]string{annotations.Enabled: "true"},
@@ -228,6 +232,96 @@ func TestPlanReturnsTheWholeStackOrEveryProblem(t *testing.T) {
 			problems: [][]string{{ReasonNoTargetNodes, "providerID"}},
 		},
 		{
+			sentence: "a Service that selects no gateway pods is refused",
+			change:   func(in *Input) { in.Gateway.Workloads = nil },
+			problems: [][]string{{ReasonNotAGatewayService, "istio-system/istio-ingressgateway", "selects no Istio gateway pods"}},
+		},
+		{
+			sentence: "a Service that also selects an application's pods is refused, naming them",
+			change: func(in *Input) {
+				in.Gateway.Workloads = append(in.Gateway.Workloads, frontend.Workload{Kind: "Deployment", Name: "shop"})
+			},
+			problems: [][]string{{ReasonNotAGatewayService, "Deployment istio-system/shop", "not Istio gateway pods"}},
+		},
+		{
+			sentence: "a namespace outside the policy gets that one problem, whatever else is wrong",
+			change: func(in *Input) {
+				in.Policy.Namespaces = mustSelector(t, "istio-alb.io/allowed=true")
+				in.Annotations[annotations.Scheme] = "public"
+			},
+			problems: [][]string{{ReasonNamespaceNotAllowed, "test-ns", "--namespace-selector=istio-alb.io/allowed=true", "team=web"}},
+		},
+		{
+			sentence: "a namespace the policy selects is served",
+			change:   func(in *Input) { in.Policy.Namespaces = mustSelector(t, "team in (web,mobile)") },
+			check: func(t *testing.T, p *GatewayPlan) {
+				if p.Stack == nil {
+					t.Fatal("no stack")
+				}
+			},
+		},
+		{
+			sentence: "an internet-facing ALB in a namespace allowed only internal ones is refused",
+			change:   func(in *Input) { in.Policy.InternetFacing = mustSelector(t, "exposure=public") },
+			problems: [][]string{{ReasonSchemeNotAllowed, annotations.Scheme, `"internet-facing"`, "--internet-facing-namespace-selector=exposure=public", "internal"}},
+		},
+		{
+			sentence: "an internal ALB in that namespace is built",
+			change: func(in *Input) {
+				in.Policy.InternetFacing = mustSelector(t, "exposure=public")
+				in.Annotations[annotations.Scheme] = annotations.SchemeInternal
+			},
+			check: func(t *testing.T, p *GatewayPlan) {
+				if p.Stack == nil || p.Stack.LoadBalancer.Scheme != annotations.SchemeInternal {
+					t.Fatalf("stack %+v", p.Stack)
+				}
+			},
+		},
+		{
+			sentence: "hosts outside the domain filter get no record and a warning; the ALB is built",
+			change: func(in *Input) {
+				in.Policy.Domains = endpoint.NewDomainFilter([]string{"shop.example.com"})
+				in.Annotations[annotations.Hostnames] = "api.shop.example.com"
+			},
+			check: func(t *testing.T, p *GatewayPlan) {
+				if p.Stack == nil || !slices.Equal(p.Stack.DNS.Names, []string{"api.shop.example.com"}) {
+					t.Fatalf("dns %+v", p.Stack.DNS)
+				}
+				if !slices.ContainsFunc(p.Notes, func(n Note) bool {
+					return n.Warning && n.Reason == ReasonHostOutsideDomainFilter && strings.Contains(n.Message, "istio-test-alb.example.com") && strings.Contains(n.Message, "shop.example.com")
+				}) {
+					t.Fatalf("notes %+v", p.Notes)
+				}
+			},
+		},
+		{
+			sentence: "the policy's default CIDRs and tags apply; a Gateway's annotations win",
+			change: func(in *Input) {
+				in.Policy.Defaults = annotations.Defaults{InboundCIDRs: []string{"10.0.0.0/8", "fd00::/8"}, Tags: map[string]string{"cost-center": "42", "team": "platform"}}
+				in.Annotations[annotations.Tags] = "team=web"
+			},
+			check: func(t *testing.T, p *GatewayPlan) {
+				if !slices.Equal(p.Config.InboundCIDRs, []string{"10.0.0.0/8"}) {
+					t.Fatalf("inbound CIDRs %v (an IPv6 default applies to dualstack only)", p.Config.InboundCIDRs)
+				}
+				if p.Config.Tags["cost-center"] != "42" || p.Config.Tags["team"] != "web" {
+					t.Fatalf("tags %v", p.Config.Tags)
+				}
+			},
+		},
+		{
+			sentence: "an inbound-cidrs annotation replaces the policy's default",
+			change: func(in *Input) {
+				in.Policy.Defaults = annotations.Defaults{InboundCIDRs: []string{"10.0.0.0/8"}}
+				in.Annotations[annotations.InboundCIDRs] = "192.168.0.0/16"
+			},
+			check: func(t *testing.T, p *GatewayPlan) {
+				if !slices.Equal(p.Config.InboundCIDRs, []string{"192.168.0.0/16"}) {
+					t.Fatalf("inbound CIDRs %v", p.Config.InboundCIDRs)
+				}
+			},
+		},
+		{
 			sentence: "an unknown SSL policy is reported",
 			change: func(in *Input) {
 				in.Annotations[annotations.SSLPolicy] = "NoSuchPolicy"
@@ -280,4 +374,13 @@ func TestPlanReturnsTheWholeStackOrEveryProblem(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustSelector(t *testing.T, s string) labels.Selector {
+	t.Helper()
+	sel, err := labels.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel
 }

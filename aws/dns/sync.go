@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/external-dns/endpoint"
 	"sigs.k8s.io/external-dns/pkg/apis/externaldns"
 	"sigs.k8s.io/external-dns/plan"
+	"sigs.k8s.io/external-dns/registry"
 	"sigs.k8s.io/external-dns/registry/txt"
 )
 
@@ -63,6 +64,9 @@ type Outcome struct {
 type Syncer struct {
 	Zones   *Zones
 	OwnerID string
+	// PreviousOwnerID is an owner id whose records of a gateway (resource label
+	// istio-alb/<gateway>) are taken over and rewritten with OwnerID; empty takes none.
+	PreviousOwnerID string
 	// Window is how long a batch of Route53 work waits for gateways to join (DefaultBatchWindow
 	// when zero).
 	Window time.Duration
@@ -228,29 +232,9 @@ const DefaultBatchWindow = 50 * time.Millisecond
 // reported and left alone. It reports whether it changed anything.
 func (s *Syncer) plan(ctx context.Context, snap *snapshot, wanted []string, d Desired) ([]string, []Conflict, bool, error) {
 	prov := &route53Provider{snap: snap, aliasZoneID: d.TargetZoneID}
-	reg, err := txt.New(&externaldns.Config{
-		TXTOwnerID:            s.OwnerID,
-		ManagedDNSRecordTypes: []string{endpoint.RecordTypeA, endpoint.RecordTypeAAAA, endpoint.RecordTypeCNAME},
-	}, prov)
+	reg, mine, holders, err := s.read(ctx, prov, d.Resource)
 	if err != nil {
 		return nil, nil, false, err
-	}
-	records, err := reg.Records(ctx)
-	if err != nil {
-		return nil, nil, false, err
-	}
-	// Who holds each name now.
-	holders := map[string]*endpoint.Endpoint{}
-	var mine []*endpoint.Endpoint
-	for _, r := range records {
-		if r.RecordType == endpoint.RecordTypeTXT {
-			continue
-		}
-		if r.Labels[endpoint.OwnerLabelKey] == s.OwnerID && r.Labels[endpoint.ResourceLabelKey] == d.Resource {
-			mine = append(mine, r)
-			continue
-		}
-		holders[r.DNSName] = r
 	}
 	var conflicts []Conflict
 	var desired []*endpoint.Endpoint
@@ -268,24 +252,76 @@ func (s *Syncer) plan(ctx context.Context, snap *snapshot, wanted []string, d De
 		for _, t := range types {
 			ep := endpoint.NewEndpoint(n, t, strings.ToLower(strings.TrimSuffix(d.Target, ".")))
 			ep.ProviderSpecific = endpoint.ProviderSpecific{{Name: providerSpecificAlias, Value: "true"}}
-			ep.Labels[endpoint.ResourceLabelKey] = d.Resource
-			ep.Labels[endpoint.OwnerLabelKey] = s.OwnerID
-			desired = append(desired, ep)
+			desired = append(desired, s.own(ep, d.Resource))
 		}
 	}
+	err = s.apply(ctx, reg, mine, desired, &plan.SyncPolicy{})
+	return kept, conflicts, prov.changed, err
+}
+
+// read returns the registry over the provider, the records of resource (ours) and, by name, the
+// records of anyone else. Records of our gateways still under the previous owner id are ours,
+// marked to have their ownership rewritten.
+func (s *Syncer) read(ctx context.Context, prov *route53Provider, resource string) (registry.Registry, []*endpoint.Endpoint, map[string]*endpoint.Endpoint, error) {
+	reg, err := txt.New(&externaldns.Config{
+		TXTOwnerID:            s.OwnerID,
+		ManagedDNSRecordTypes: []string{endpoint.RecordTypeA, endpoint.RecordTypeAAAA, endpoint.RecordTypeCNAME},
+	}, prov)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	records, err := reg.Records(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	holders := map[string]*endpoint.Endpoint{}
+	var mine []*endpoint.Endpoint
+	for _, r := range records {
+		if r.RecordType == endpoint.RecordTypeTXT {
+			continue
+		}
+		owner, res := r.Labels[endpoint.OwnerLabelKey], r.Labels[endpoint.ResourceLabelKey]
+		if res == resource && s.PreviousOwnerID != "" && owner == s.PreviousOwnerID {
+			// Taken over: the update the force-update mark causes rewrites its TXT records
+			// with our owner id.
+			r.Labels[endpoint.OwnerLabelKey] = s.OwnerID
+			r.WithProviderSpecific(providerSpecificForceUpdate, "true")
+			owner = s.OwnerID
+		}
+		if owner == s.OwnerID && res == resource {
+			mine = append(mine, r)
+			continue
+		}
+		holders[r.DNSName] = r
+	}
+	return reg, mine, holders, nil
+}
+
+// providerSpecificForceUpdate is the property external-dns's TXT registry sets on a record
+// whose ownership records must be written again; a current record with it differs from any
+// desired one, so the plan updates it.
+const providerSpecificForceUpdate = "txt/force-update"
+
+func (s *Syncer) own(ep *endpoint.Endpoint, resource string) *endpoint.Endpoint {
+	ep.Labels[endpoint.ResourceLabelKey] = resource
+	ep.Labels[endpoint.OwnerLabelKey] = s.OwnerID
+	return ep
+}
+
+// apply plans current → desired with external-dns's plan and writes the changes through the
+// registry (which adds and removes the TXT ownership records).
+func (s *Syncer) apply(ctx context.Context, reg registry.Registry, current, desired []*endpoint.Endpoint, policy plan.Policy) error {
 	p := (&plan.Plan{
-		Current:        mine,
+		Current:        current,
 		Desired:        desired,
-		Policies:       []plan.Policy{&plan.SyncPolicy{}},
+		Policies:       []plan.Policy{policy},
 		ManagedRecords: []string{endpoint.RecordTypeA, endpoint.RecordTypeAAAA, endpoint.RecordTypeCNAME},
 		OwnerID:        s.OwnerID,
 	}).Calculate()
-	if p.Changes.HasChanges() {
-		if err := reg.ApplyChanges(ctx, p.Changes); err != nil {
-			return nil, conflicts, prov.changed, err
-		}
+	if !p.Changes.HasChanges() {
+		return nil
 	}
-	return kept, conflicts, prov.changed, nil
+	return reg.ApplyChanges(ctx, p.Changes)
 }
 
 func holderOf(h *endpoint.Endpoint, ours string) string {

@@ -5,7 +5,6 @@ package dns
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -14,8 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
-
-	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
+	"sigs.k8s.io/external-dns/provider"
 )
 
 // API is the subset of the Route53 client the operator uses; *route53.Client satisfies it.
@@ -40,6 +38,9 @@ type Zone struct {
 type Zones struct {
 	API API
 	TTL time.Duration
+	// IDs are the only zones records may be written in (external-dns's --zone-id-filter); empty
+	// means every zone of the account.
+	IDs []string
 
 	mu       sync.Mutex
 	listedAt time.Time
@@ -99,7 +100,11 @@ func (z *Zones) List(ctx context.Context) ([]Zone, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ListHostedZones: %w", err)
 		}
+		filter := provider.NewZoneIDFilter(z.IDs)
 		for _, hz := range page.HostedZones {
+			if !filter.Match(aws.ToString(hz.Id)) {
+				continue
+			}
 			out = append(out, Zone{
 				ID:      strings.TrimPrefix(aws.ToString(hz.Id), "/hostedzone/"),
 				Name:    strings.TrimSuffix(strings.ToLower(aws.ToString(hz.Name)), "."),
@@ -119,37 +124,5 @@ func ZoneFor(zones []Zone, name string, private bool) (Zone, bool) {
 	return zoneOf(slices.DeleteFunc(slices.Clone(zones), func(z Zone) bool { return z.Private != private }), name)
 }
 
+// changeComment marks the operator's ChangeResourceRecordSets calls.
 const changeComment = "istio-alb-operator"
-
-// Upsert writes records into the public zones that own them, one ChangeResourceRecordSets call
-// per zone. It returns the names no public zone owns.
-func (z *Zones) Upsert(ctx context.Context, records []model.Record, ttl int64) (unowned []string, err error) {
-	zones, err := z.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byZone := map[string][]r53types.Change{}
-	for _, r := range records {
-		zone, ok := ZoneFor(zones, r.Name, false)
-		if !ok {
-			unowned = append(unowned, r.Name)
-			continue
-		}
-		byZone[zone.ID] = append(byZone[zone.ID], r53types.Change{
-			Action: r53types.ChangeActionUpsert,
-			ResourceRecordSet: &r53types.ResourceRecordSet{
-				Name: aws.String(r.Name), Type: r53types.RRType(r.Type), TTL: aws.Int64(ttl),
-				ResourceRecords: []r53types.ResourceRecord{{Value: aws.String(r.Value)}},
-			},
-		})
-	}
-	for _, id := range slices.Sorted(maps.Keys(byZone)) {
-		if _, err := z.API.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
-			HostedZoneId: aws.String(id),
-			ChangeBatch:  &r53types.ChangeBatch{Comment: aws.String(changeComment), Changes: byZone[id]},
-		}); err != nil {
-			return unowned, fmt.Errorf("ChangeResourceRecordSets %s: %w", id, err)
-		}
-	}
-	return unowned, nil
-}

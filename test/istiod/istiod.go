@@ -70,7 +70,7 @@ func (d *Istiod) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, 
 		return ctrl.Result{}, nil // deleting, or manual deployment: nothing to deploy
 	}
 	name := gw.Name + "-istio"
-	labels := map[string]string{gatewayName: gw.Name, "istio.io/gateway-name": gw.Name}
+	labels := map[string]string{gatewayName: gw.Name, "istio.io/gateway-name": gw.Name, "gateway.istio.io/managed": "istio.io-gateway-controller"}
 	typ := corev1.ServiceTypeLoadBalancer
 	if v := gw.Annotations[serviceType]; v != "" {
 		typ = corev1.ServiceType(v)

@@ -129,10 +129,23 @@ func DNSEnabled(a map[string]string) bool { return a[DNS] != "false" }
 // IsEnabled reports whether the enabled annotation says "true"; any other value disables.
 func IsEnabled(a map[string]string) bool { return a[Enabled] == "true" }
 
+// Defaults are the cluster policy's values for what a Gateway does not annotate (the operator's
+// --default-inbound-cidrs and --default-tags).
+type Defaults struct {
+	// InboundCIDRs replace 0.0.0.0/0 (and ::/0) when the inbound-cidrs annotation is absent;
+	// IPv6 ones apply only to dualstack ALBs.
+	InboundCIDRs []string
+	// Tags are added to every resource; the tags annotation's values win over them.
+	Tags map[string]string
+}
+
 // Parse reads the annotations. The returned errors name each bad annotation and its value; when
 // there are any, the Config must not be acted on.
-func Parse(a map[string]string) (Config, field.ErrorList) {
-	p := parser{a: a, path: field.NewPath("metadata", "annotations")}
+func Parse(a map[string]string) (Config, field.ErrorList) { return ParseWith(a, Defaults{}) }
+
+// ParseWith is Parse with the cluster's defaults applied.
+func ParseWith(a map[string]string, d Defaults) (Config, field.ErrorList) {
+	p := parser{a: a, path: field.NewPath("metadata", "annotations"), defaults: d}
 	c := Config{
 		Scheme:        p.oneOf(Scheme, SchemeInternetFacing, SchemeInternetFacing, SchemeInternal),
 		TargetType:    p.oneOf(TargetType, TargetTypeInstance, TargetTypeInstance, TargetTypeIP),
@@ -244,9 +257,10 @@ func CheckHostname(h string) string {
 }
 
 type parser struct {
-	a    map[string]string
-	path *field.Path
-	errs field.ErrorList
+	a        map[string]string
+	path     *field.Path
+	errs     field.ErrorList
+	defaults Defaults
 }
 
 func (p *parser) invalid(key, value, msg string) {
@@ -285,6 +299,17 @@ func (p *parser) list(key string) []string {
 }
 
 func (p *parser) cidrs(ipAddressType string) []string {
+	if _, ok := p.a[InboundCIDRs]; !ok && len(p.defaults.InboundCIDRs) > 0 {
+		var out []string
+		for _, c := range p.defaults.InboundCIDRs {
+			if !strings.Contains(c, ":") || ipAddressType == IPAddressTypeDual {
+				out = append(out, c)
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
 	if _, ok := p.a[InboundCIDRs]; !ok {
 		if ipAddressType == IPAddressTypeDual {
 			return []string{"0.0.0.0/0", "::/0"}
@@ -334,6 +359,14 @@ func (p *parser) tags() map[string]string {
 		}
 		return ""
 	})
+	for k, v := range p.defaults.Tags {
+		if _, set := out[k]; !set {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(out)) {
 		if v := out[k]; len(v) > maxTagValue || !tagChars.MatchString(v) {
 			p.invalid(Tags, k+"="+v, fmt.Sprintf("tag values must be at most %d letters, digits, spaces or _.:/=+-@ (ELBv2, EC2 and ACM refuse others)", maxTagValue))

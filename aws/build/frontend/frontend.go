@@ -51,6 +51,30 @@ type Frontend struct {
 	Routes []Route
 	// Nodes are the Ready, schedulable nodes with an EC2 instance id, sorted by instance id.
 	Nodes []Node
+	// NamespaceLabels are the labels of the Gateway's namespace (the cluster policy selects
+	// namespaces by them).
+	NamespaceLabels map[string]string
+	// Workloads are the Deployments and DaemonSets of the Service's namespace whose pods the
+	// Service selects, with whether those are Istio gateway pods.
+	Workloads []Workload
+}
+
+// Workload is a Deployment or DaemonSet whose pods a gateway Service selects.
+type Workload struct {
+	Kind string // Deployment, DaemonSet
+	Name string
+	// Gateway says its pods are Istio gateway pods.
+	Gateway bool
+}
+
+// GatewayPodsOnly reports whether the Service selects pods, all of them Istio gateway pods.
+func (f *Frontend) GatewayPodsOnly() bool {
+	for _, w := range f.Workloads {
+		if !w.Gateway {
+			return false
+		}
+	}
+	return len(f.Workloads) > 0
 }
 
 // Who changes the type of a gateway's Service.

@@ -96,7 +96,7 @@ func TestTheArticlesHostGetsAnAliasRecordWithExternalDNSOwnership(t *testing.T) 
 	recs := s.waitRecords(s.env.HostedZoneID, func(r map[string]r53types.ResourceRecordSet) error {
 		return aliasTo(r, articleHost+" A", aws.ToString(lb.DNSName), aws.ToString(lb.CanonicalHostedZoneId))
 	})
-	wantTXT := `ttl=300 "heritage=external-dns,external-dns/owner=itest,external-dns/resource=istio-alb/istio/` + s.appNS + `/gw"`
+	wantTXT := `ttl=300 "heritage=external-dns,external-dns/owner=istio-alb-operator-itest,external-dns/resource=istio-alb/istio/` + s.appNS + `/gw"`
 	if got := owner(recs, "a-"+articleHost+" TXT"); got != wantTXT {
 		t.Fatalf("ownership TXT a-%s = %s, want %s; records %v", articleHost, got, wantTXT, names(recs))
 	}
@@ -253,5 +253,44 @@ func TestDNSFalseMakesNoRoute53Call(t *testing.T) {
 	s.event(s.appNS, "gw", controllers.ReasonCleanedUp)
 	if calls := route53Calls(s.calls.Since(before)); len(calls) != 0 {
 		t.Fatalf("dns: \"false\" but Route53 was called: %v", calls)
+	}
+}
+
+// Releases before the distinct default owner id wrote records as the cluster name: an upgrade
+// takes them back (TXT rewritten, alias untouched), with no conflict and no gap.
+func TestRecordsOfTheEarlierDefaultOwnerIdAreTakenOverOnUpgrade(t *testing.T) {
+	s := newScenario(t, scenarioOptions{noManager: true})
+	s.startManagerWith(controllers.Options{SyncPeriod: 10 * time.Minute, DNSOwnerID: clusterName})
+	s.article("/healthz/ready")
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", s.selector, []string{articleHost}, enabled)))
+	s.waitDNS("gw")
+	txtKey := "a-" + articleHost + " TXT"
+	old := `ttl=300 "heritage=external-dns,external-dns/owner=itest,external-dns/resource=istio-alb/istio/` + s.appNS + `/gw"`
+	recs := s.waitRecords(s.env.HostedZoneID, func(r map[string]r53types.ResourceRecordSet) error {
+		if got := owner(r, txtKey); got != old {
+			return fmt.Errorf("TXT %s", got)
+		}
+		return nil
+	})
+	alias := recs[articleHost+" A"]
+
+	// The upgrade: the same operator with the default flags.
+	s.stopMgr()
+	s.startManager(10 * time.Minute)
+	want := `ttl=300 "heritage=external-dns,external-dns/owner=istio-alb-operator-itest,external-dns/resource=istio-alb/istio/` + s.appNS + `/gw"`
+	recs = s.waitRecords(s.env.HostedZoneID, func(r map[string]r53types.ResourceRecordSet) error {
+		if got := owner(r, txtKey); got != want {
+			return fmt.Errorf("TXT %s; events: %s", got, s.eventSummary("gw"))
+		}
+		return nil
+	})
+	if got := recs[articleHost+" A"]; aws.ToString(got.AliasTarget.DNSName) != aws.ToString(alias.AliasTarget.DNSName) {
+		t.Fatalf("alias moved: %s, was %s", aws.ToString(got.AliasTarget.DNSName), aws.ToString(alias.AliasTarget.DNSName))
+	}
+	if got := names(recs); !slices.Equal(got, []string{txtKey, articleHost + " A"}) {
+		t.Fatalf("records %v, want only the alias and its TXT", got)
+	}
+	if evs := s.eventsWith(s.appNS, "gw", "DNSConflict"); len(evs) != 0 {
+		t.Fatalf("the earlier owner's records were reported as a conflict: %v", evs)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -206,22 +207,40 @@ func TestACertificateIsRequestedOnceValidatedThroughRoute53AndAttachedWhenIssued
 	if len(requested) != 1 {
 		t.Fatalf("%d certificates requested, want 1", len(requested))
 	}
-	// The validation CNAME is in the zone that owns the name.
+	// The validation CNAME is in the zone that owns the name, with TXT ownership of the gateway
+	// like its alias records.
+	var validation []string
 	must(t, rig.Eventually(30*time.Second, 200*time.Millisecond, func() error {
 		d, err := acm.NewFromConfig(s.awsCfg).DescribeCertificate(s.ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(requested[0])})
 		if err != nil {
 			return err
 		}
+		validation = nil
 		for _, v := range d.Certificate.DomainValidationOptions {
 			if v.ResourceRecord == nil {
 				return fmt.Errorf("no validation record yet")
 			}
-			if !s.hasRecord(aws.ToString(v.ResourceRecord.Name), "CNAME", aws.ToString(v.ResourceRecord.Value)) {
-				return fmt.Errorf("validation CNAME %s not in the zone", aws.ToString(v.ResourceRecord.Name))
+			name := strings.TrimSuffix(aws.ToString(v.ResourceRecord.Name), ".")
+			if !s.hasRecord(name, "CNAME", strings.TrimSuffix(aws.ToString(v.ResourceRecord.Value), ".")) && !s.hasRecord(name, "CNAME", aws.ToString(v.ResourceRecord.Value)) {
+				return fmt.Errorf("validation CNAME %s not in the zone", name)
 			}
+			validation = append(validation, name)
 		}
 		return nil
 	}))
+	recs := s.records(s.env.HostedZoneID)
+	for _, name := range validation {
+		txt, ok := recs["cname-"+name+" TXT"]
+		if !ok || len(txt.ResourceRecords) != 1 {
+			t.Fatalf("validation CNAME %s has no TXT ownership record; records: %v", name, names(recs))
+		}
+		v := aws.ToString(txt.ResourceRecords[0].Value)
+		for _, want := range []string{"external-dns/owner=istio-alb-operator-" + clusterName, "external-dns/resource=istio-alb/" + s.gatewayKey("gw") + "/acm"} {
+			if !strings.Contains(v, want) {
+				t.Fatalf("ownership of %s is %s, want %s", name, v, want)
+			}
+		}
+	}
 
 	// An operator restart requests nothing new.
 	s.stopMgr()
@@ -242,7 +261,7 @@ func TestACertificateIsRequestedOnceValidatedThroughRoute53AndAttachedWhenIssued
 	}
 	assertRedirect(t, http)
 
-	// Deleting the Gateway deletes the certificate it requested.
+	// Deleting the Gateway deletes the certificate it requested, and its validation records.
 	s.deleteGateway("gw")
 	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
 		if left := s.requestedCertificates(s.gatewayKey("gw")); len(left) != 0 {
@@ -250,6 +269,16 @@ func TestACertificateIsRequestedOnceValidatedThroughRoute53AndAttachedWhenIssued
 		}
 		return nil
 	}))
+	s.waitRecords(s.env.HostedZoneID, func(recs map[string]r53types.ResourceRecordSet) error {
+		for _, name := range validation {
+			for _, key := range []string{name + " CNAME", "cname-" + name + " TXT"} {
+				if _, ok := recs[key]; ok {
+					return fmt.Errorf("%s left after the teardown", key)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 func TestAnIstioSimpleTLSServerIsTerminatedByTheALBAndPassthroughIsReported(t *testing.T) {

@@ -19,7 +19,7 @@ IMAGE ?= istio-alb-operator
 CHART := charts/istio-alb-operator
 INSTALL_NAMESPACE := istio-alb-system
 
-.PHONY: all build test unit bench demo control-plane aws-up aws-down vet fmt clean helm manifests chart-check image image-push docker-build
+.PHONY: all build test unit bench demo control-plane aws-up aws-down vet fmt clean helm manifests chart-check image image-push docker-build iam-policy manifests-iam
 
 all: build
 
@@ -55,6 +55,18 @@ manifests: $(BIN)/helm
 	   echo "apiVersion: v1"; echo "kind: Namespace"; echo "metadata:"; echo "  name: $(INSTALL_NAMESPACE)"; \
 	   $(BIN)/helm template istio-alb-operator $(CHART) --namespace $(INSTALL_NAMESPACE) --set clusterName=my-cluster; \
 	 } > manifests/install.yaml
+
+## iam-policy: the IAM policy for your cluster on stdout (creates and changes only with its
+## istio-alb.io/cluster tag; records only in the zones given, every zone without HOSTED_ZONE_IDS):
+##   make -s iam-policy CLUSTER_NAME=<cluster> HOSTED_ZONE_IDS=Z1,Z2 > iam-policy.json
+iam-policy:
+	@go run ./cmd/istio-alb-operator iam-policy --cluster-name '$(CLUSTER_NAME)' --hosted-zone-ids '$(HOSTED_ZONE_IDS)'
+
+## manifests-iam: manifests/iam-policy.json, the policy rendered for the placeholder cluster
+## my-cluster (the name manifests/install.yaml uses); a unit test fails when it is stale.
+manifests-iam:
+	@mkdir -p $(BIN) && go run ./cmd/istio-alb-operator iam-policy --cluster-name my-cluster > $(BIN)/iam-policy.json && \
+	  mv $(BIN)/iam-policy.json manifests/iam-policy.json
 
 ## chart-check: helm lint and template over the ci/ values matrix, the clusterName error, and
 ## manifests/install.yaml in sync with the chart.

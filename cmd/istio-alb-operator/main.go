@@ -1,7 +1,7 @@
 // Command istio-alb-operator puts an AWS Application Load Balancer in front of every Istio
 // gateway annotated istio-alb.io/enabled: "true". This file only parses flags and starts the
 // manager that controllers.NewManager wires, or runs the read-only `status` subcommand
-// (package status).
+// (package status) or `iam-policy`, which prints the IAM policy for a cluster (iam_policy.go).
 package main
 
 import (
@@ -34,6 +34,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "status" {
 		return status.Run(context.Background(), args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "iam-policy" {
+		return iamPolicy(args[1:], stdout, stderr)
+	}
 	var o controllers.Options
 	fs := flag.NewFlagSet("istio-alb-operator", flag.ExitOnError)
 	o.BindFlags(fs)
@@ -43,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: istio-alb-operator --cluster-name NAME [flags]")
 		fmt.Fprintln(fs.Output(), "       istio-alb-operator status [-n NAMESPACE] [-o wide|json]   (read-only report; status -h)")
+		fmt.Fprintln(fs.Output(), "       istio-alb-operator iam-policy --cluster-name NAME [--hosted-zone-ids Z1,Z2]   (the IAM policy)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -94,6 +94,7 @@ var blocking = map[string]bool{
 	build.ReasonNoTargetNodes: true, build.ReasonNetworkNotFound: true, build.ReasonTooManyCertificates: true,
 	controllers.ReasonAWSError: true, controllers.ReasonServiceChangeFailed: true, controllers.ReasonKubernetesError: true,
 	controllers.ReasonDeletionProtected: true,
+	build.ReasonNotAGatewayService:      true, build.ReasonNamespaceNotAllowed: true, build.ReasonSchemeNotAllowed: true,
 }
 
 // progress maps the Normal reasons of a move in progress to its phase; built marks the reasons

@@ -8,7 +8,9 @@ import (
 )
 
 func TestGatewayPodTemplatesAreToldFromApplicationPods(t *testing.T) {
-	proxy := func(args ...string) corev1.Container { return corev1.Container{Name: "istio-proxy", Image: "auto", Args: args} }
+	proxy := func(args ...string) corev1.Container {
+		return corev1.Container{Name: "istio-proxy", Image: "auto", Args: args}
+	}
 	app := corev1.Container{Name: "shop", Image: "shop:1"}
 	cases := []struct {
 		sentence string

@@ -142,6 +142,11 @@ func (p *operatorProcess) readyz() string {
 // controllerEnabled is istio_alb_controller_enabled{controller} as the binary serves it.
 func (p *operatorProcess) controllerEnabled(controller string) (float64, bool) {
 	p.t.Helper()
+	// The metrics server starts after the controllers log that they are on.
+	must(p.t, rig.Eventually(20*time.Second, 100*time.Millisecond, func() error {
+		_, _, err := get("http://" + p.metrics + "/metrics")
+		return err
+	}))
 	fam, ok := scrape(p.t, "http://"+p.metrics+"/metrics")["istio_alb_controller_enabled"]
 	if !ok {
 		return 0, false

@@ -15,10 +15,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -74,6 +76,12 @@ type Options struct {
 	// that is off (its Gateway kind not installed) have appeared, to start it; 0 checks only at
 	// start.
 	APIDiscoveryInterval time.Duration
+	// MetricsSecure serves metrics over HTTPS to clients whose bearer token the API server
+	// authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview).
+	MetricsSecure bool
+	// MetricsCertDir holds tls.crt and tls.key for secure metrics; empty means a self-signed
+	// certificate made at start.
+	MetricsCertDir string
 }
 
 // BindFlags registers the flags.
@@ -88,7 +96,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `metrics address; "0" disables`)
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `/healthz and /readyz address; "0" disables`)
 	fs.StringVar(&o.DNSOwnerID, "dns-owner-id", os.Getenv("DNS_OWNER_ID"), "owner id of the Route53 TXT registry (default: cluster name)")
-	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
+	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace, whose Services, gateway Deployments and routes must be there too (nothing namespaced is read elsewhere); all namespaces when empty")
 	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", elbv2.DefaultSSLPolicy, "ALB SSL policy when a Gateway sets none")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often the drift pass reads the cluster's AWS resources in one batch and repairs the gateways that drifted")
 	fs.DurationVar(&o.FullSyncPeriod, "full-sync-period", time.Hour, "how often each gateway's whole stack (targets, attributes, certificates included) is read back and repaired on its own")
@@ -99,6 +107,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 2*time.Minute, "the longest one reconcile of one Gateway may take; it is retried after")
 	fs.DurationVar(&o.APIDiscoveryInterval, "api-discovery-interval", 30*time.Second, "how often to check whether the CRDs of a Gateway kind that was missing (Istio's or the Gateway API's) are installed now, to start its controller; 0 checks only at start")
 	fs.DurationVar(&o.CertificateCacheTTL, "certificate-cache-ttl", 5*time.Minute, "how long the lists of ACM certificates and Route53 hosted zones are reused before they are read again")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", false, "serve metrics over HTTPS, only to a bearer token the API server authenticates and allows to get /metrics (needs create on tokenreviews and subjectaccessreviews)")
+	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "directory with tls.crt and tls.key for --metrics-secure; a self-signed certificate when empty")
 }
 
 // Complete validates the options and fills defaults.
@@ -184,7 +194,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}
 	mopts := ctrl.Options{
 		Scheme:                  Scheme(),
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "istio-alb-operator.istio-alb.io",
@@ -192,6 +202,12 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		// A stopping replica hands the lease over at once (graceful shutdown on SIGTERM).
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
+	}
+	if o.WatchNamespace != "" {
+		// Namespaced kinds are read (listed and watched) in that namespace only, so a Role there
+		// is all the RBAC they need; cluster-scoped kinds (Nodes, Namespaces, GatewayClasses)
+		// are not affected by DefaultNamespaces.
+		mopts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.WatchNamespace: {}}}
 	}
 	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {
@@ -257,6 +273,17 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		}
 	}
 	return mgr, nil
+}
+
+// metricsOptions serves metrics in plain HTTP, or with --metrics-secure over HTTPS behind
+// controller-runtime's authentication and authorization filter.
+func metricsOptions(o Options) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.MetricsBindAddress}
+	if o.MetricsSecure {
+		m.SecureServing, m.CertDir = true, o.MetricsCertDir
+		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return m
 }
 
 func firstEnv(keys ...string) string {

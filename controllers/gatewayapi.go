@@ -95,8 +95,11 @@ func (r *GatewayAPIReconciler) Gather(ctx context.Context, obj client.Object) (*
 	}
 	switch {
 	case svc == nil && manual != "":
-		fe.Problems = append(fe.Problems, frontend.Problem{Reason: build.ReasonServiceNotFound,
-			Message: fmt.Sprintf("spec.addresses names Service %s, which does not exist", manual)})
+		msg := fmt.Sprintf("spec.addresses names Service %s, which does not exist", manual)
+		if r.WatchNamespace != "" && !strings.HasPrefix(manual, r.WatchNamespace+"/") {
+			msg = fmt.Sprintf("spec.addresses names Service %s, outside namespace %s, the only one the operator watches (--watch-namespace)", manual, r.WatchNamespace)
+		}
+		fe.Problems = append(fe.Problems, frontend.Problem{Reason: build.ReasonServiceNotFound, Message: msg})
 		return fe, nil
 	case svc == nil:
 		fe.Waiting = fmt.Sprintf("waiting for istiod to deploy Service %s/%s-istio", gw.Namespace, gw.Name)
@@ -162,6 +165,11 @@ func server(l gwapiv1.Listener) frontend.Server {
 // else the one istiod deployed for it. manual is the named Service when there is one.
 func (r *GatewayAPIReconciler) service(ctx context.Context, gw *gwapiv1.Gateway) (svc *corev1.Service, manual string, err error) {
 	if name, ns, ok := manualService(gw); ok {
+		if r.WatchNamespace != "" && ns != r.WatchNamespace {
+			// Outside the watched namespace the cache has no Services (and the RBAC may allow
+			// none): the Service is reported missing rather than read.
+			return nil, ns + "/" + name, nil
+		}
 		svc = &corev1.Service{}
 		err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc)
 		if apierrors.IsNotFound(err) {

@@ -89,8 +89,11 @@ func (r *IstioGatewayReconciler) Gather(ctx context.Context, obj client.Object) 
 	}
 	switch len(svcs) {
 	case 0:
-		fe.Problems = append(fe.Problems, frontend.Problem{Reason: build.ReasonServiceNotFound,
-			Message: fmt.Sprintf("no Service selects the gateway pods of selector %s", formatLabels(selector))})
+		msg := fmt.Sprintf("no Service selects the gateway pods of selector %s", formatLabels(selector))
+		if r.WatchNamespace != "" {
+			msg += fmt.Sprintf(" in namespace %s (the operator watches only that namespace: --watch-namespace)", r.WatchNamespace)
+		}
+		fe.Problems = append(fe.Problems, frontend.Problem{Reason: build.ReasonServiceNotFound, Message: msg})
 		return fe, nil
 	case 1:
 	default:
@@ -140,9 +143,15 @@ func selects(svc *corev1.Service, gatewaySelector map[string]string) bool {
 	return true
 }
 
+// servicesFor returns the Services whose pods are the selector's, in every namespace, or with
+// --watch-namespace in that one only (the cache holds no other, and the RBAC may allow no other).
 func (r *IstioGatewayReconciler) servicesFor(ctx context.Context, selector map[string]string) ([]*corev1.Service, error) {
 	var list corev1.ServiceList
-	if err := r.Client.List(ctx, &list); err != nil {
+	var opts []client.ListOption
+	if r.WatchNamespace != "" {
+		opts = append(opts, client.InNamespace(r.WatchNamespace))
+	}
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
 		return nil, fmt.Errorf("listing services: %w", err)
 	}
 	var out []*corev1.Service

@@ -17,10 +17,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/external-dns/endpoint"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -79,6 +81,12 @@ type Options struct {
 	// that is off (its Gateway kind not installed) have appeared, to start it; 0 checks only at
 	// start.
 	APIDiscoveryInterval time.Duration
+	// MetricsSecure serves metrics over HTTPS to clients whose bearer token the API server
+	// authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview).
+	MetricsSecure bool
+	// MetricsCertDir holds tls.crt and tls.key for secure metrics; empty means a self-signed
+	// certificate made at start.
+	MetricsCertDir string
 
 	// Cluster policy (DESIGN §3).
 	// NamespaceSelector selects the namespaces whose Gateways may use the operator (a label
@@ -115,7 +123,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `/healthz and /readyz address; "0" disables`)
 	fs.StringVar(&o.DNSOwnerID, "dns-owner-id", os.Getenv("DNS_OWNER_ID"), `owner id of the Route53 TXT registry (default: "istio-alb-operator-<cluster name>", distinct from the cluster name an external-dns usually owns records as)`)
 	fs.StringVar(&o.DNSPreviousOwnerID, "dns-previous-owner-id", os.Getenv("DNS_PREVIOUS_OWNER_ID"), `owner id whose records of this operator's gateways are taken over (default: the cluster name, the default owner id of earlier releases; "none" takes over nothing)`)
-	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace; all when empty")
+	fs.StringVar(&o.WatchNamespace, "watch-namespace", os.Getenv("WATCH_NAMESPACE"), "serve only Gateways of this namespace, whose Services, gateway Deployments and routes must be there too (nothing namespaced is read elsewhere); all namespaces when empty")
 	fs.StringVar(&o.DefaultSSLPolicy, "default-ssl-policy", elbv2.DefaultSSLPolicy, "ALB SSL policy when a Gateway sets none")
 	fs.DurationVar(&o.SyncPeriod, "sync-period", 10*time.Minute, "how often the drift pass reads the cluster's AWS resources in one batch and repairs the gateways that drifted")
 	fs.DurationVar(&o.FullSyncPeriod, "full-sync-period", time.Hour, "how often each gateway's whole stack (targets, attributes, certificates included) is read back and repaired on its own")
@@ -132,6 +140,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.DefaultInboundCIDRs, "default-inbound-cidrs", os.Getenv("DEFAULT_INBOUND_CIDRS"), "comma-separated CIDRs that may reach an ALB whose Gateway does not set istio-alb.io/inbound-cidrs (default 0.0.0.0/0, and ::/0 when dualstack)")
 	fs.StringVar(&o.DefaultTags, "default-tags", os.Getenv("DEFAULT_TAGS"), "k=v,... tags on every AWS resource; a Gateway's istio-alb.io/tags win over them")
 	fs.DurationVar(&o.CertificateCacheTTL, "certificate-cache-ttl", 5*time.Minute, "how long the lists of ACM certificates and Route53 hosted zones are reused before they are read again")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", false, "serve metrics over HTTPS, only to a bearer token the API server authenticates and allows to get /metrics (needs create on tokenreviews and subjectaccessreviews)")
+	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "directory with tls.crt and tls.key for --metrics-secure; a self-signed certificate when empty")
 }
 
 // Complete validates the options and fills defaults.
@@ -288,7 +298,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	}
 	mopts := ctrl.Options{
 		Scheme:                  Scheme(),
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "istio-alb-operator.istio-alb.io",
@@ -296,6 +306,12 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		// A stopping replica hands the lease over at once (graceful shutdown on SIGTERM).
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.SkipNameValidation)},
+	}
+	if o.WatchNamespace != "" {
+		// Namespaced kinds are read (listed and watched) in that namespace only, so a Role there
+		// is all the RBAC they need; cluster-scoped kinds (Nodes, Namespaces, GatewayClasses)
+		// are not affected by DefaultNamespaces.
+		mopts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.WatchNamespace: {}}}
 	}
 	mgr, err := ctrl.NewManager(cfg, mopts)
 	if err != nil {
@@ -364,6 +380,17 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		}
 	}
 	return mgr, nil
+}
+
+// metricsOptions serves metrics in plain HTTP, or with --metrics-secure over HTTPS behind
+// controller-runtime's authentication and authorization filter.
+func metricsOptions(o Options) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.MetricsBindAddress}
+	if o.MetricsSecure {
+		m.SecureServing, m.CertDir = true, o.MetricsCertDir
+		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return m
 }
 
 func firstEnv(keys ...string) string {

@@ -2,7 +2,8 @@
 # helm lint (strict) and helm template over every values file in the chart's ci/ folder, the
 # rendered objects checked against those values (test/chart: image or digest, env, envFrom,
 # extraArgs accepted by the operator's flags, pod labels and annotations, topology spread,
-# ServiceMonitor relabelings, the Grafana dashboard ConfigMap; the schema refusing bad values), and
+# ServiceMonitor relabelings, the Grafana dashboard ConfigMap, the RBAC (a Role with watchNamespace,
+# no update on Gateways, the roles of secure metrics); the schema refusing bad values), and
 # the clear error when clusterName is missing. Usage: test/chart-check.sh <helm> <chart>
 set -euo pipefail
 helm="$1" chart="$2"

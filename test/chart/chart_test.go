@@ -21,6 +21,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -63,7 +64,9 @@ type values struct {
 	TopologySpreadConstraints []corev1.TopologySpreadConstraint
 	PodLabels                 map[string]string
 	PodAnnotations            map[string]string
+	WatchNamespace            string
 	Metrics                   struct {
+		Secure         bool
 		ServiceMonitor struct {
 			Enabled                        bool
 			Relabelings, MetricRelabelings []map[string]any
@@ -268,6 +271,9 @@ func TestTheRenderedObjectsCarryEveryValueOfTheCIMatrix(t *testing.T) {
 				}
 			}
 
+			checkRBAC(t, objs, v.WatchNamespace)
+			checkMetricsSecurity(t, objs, c.Args, v.Metrics.Secure)
+
 			// The operator's own flag parsing accepts every rendered argument.
 			out, err := exec.Command(operator(t), append(c.Args, "--version")...).CombinedOutput()
 			if err != nil {
@@ -292,6 +298,9 @@ func TestTheCIMatrixSetsEveryValueTheChecksCover(t *testing.T) {
 		set["metrics.serviceMonitor.metricRelabelings"] = set["metrics.serviceMonitor.metricRelabelings"] || len(v.Metrics.ServiceMonitor.MetricRelabelings) > 0
 		set["grafana.dashboard.enabled"] = set["grafana.dashboard.enabled"] || v.Grafana.Dashboard.Enabled
 		set["grafana.dashboard.label"] = set["grafana.dashboard.label"] || v.Grafana.Dashboard.Label != ""
+		set["watchNamespace"] = set["watchNamespace"] || v.WatchNamespace != ""
+		secure := readValues(t, filepath.Join(chartDir, "values.yaml"), file).Metrics.Secure
+		set["metrics.secure=false"] = set["metrics.secure=false"] || !secure
 	}
 	for k, ok := range set {
 		if !ok {
@@ -354,4 +363,199 @@ func selectorOf(labels, selector map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// grant is one resource of one API group ("" is the core group).
+type grant struct{ group, resource string }
+
+// namespacedGrants and clusterGrants are exactly the verbs the operator uses, by resource: the
+// namespaced kinds (a Role in the watched namespace when watchNamespace is set) and the
+// cluster-scoped ones (always a ClusterRole).
+var (
+	namespacedGrants = map[grant][]string{
+		{"networking.istio.io", "gateways"}:              {"list", "patch", "watch"},
+		{"networking.istio.io", "virtualservices"}:       {"list", "watch"},
+		{"gateway.networking.k8s.io", "gateways"}:        {"list", "patch", "watch"},
+		{"gateway.networking.k8s.io", "gateways/status"}: {"patch"},
+		{"gateway.networking.k8s.io", "httproutes"}:      {"list", "watch"},
+		{"", "services"}:            {"list", "patch", "watch"},
+		{"apps", "deployments"}:     {"list", "watch"},
+		{"apps", "daemonsets"}:      {"list", "watch"},
+		{"events.k8s.io", "events"}: {"create", "patch"},
+	}
+	clusterGrants = map[grant][]string{
+		{"gateway.networking.k8s.io", "gatewayclasses"}: {"list", "watch"},
+		{"", "nodes"}:      {"list", "watch"},
+		{"", "namespaces"}: {"list", "watch"},
+	}
+)
+
+// grants returns the role's verbs by resource, sorted; a rule's nonResourceURLs are left out.
+func grants(t *testing.T, u *unstructured.Unstructured) map[grant][]string {
+	t.Helper()
+	var rules []rbacv1.PolicyRule
+	if u.GetKind() == "Role" {
+		rules = convert[rbacv1.Role](t, u).Rules
+	} else {
+		rules = convert[rbacv1.ClusterRole](t, u).Rules
+	}
+	out := map[grant][]string{}
+	for _, r := range rules {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				k := grant{g, res}
+				out[k] = append(out[k], r.Verbs...)
+				slices.Sort(out[k])
+				out[k] = slices.Compact(out[k])
+			}
+		}
+	}
+	return out
+}
+
+func union(a, b map[grant][]string) map[grant][]string {
+	out := maps.Clone(a)
+	maps.Copy(out, b)
+	return out
+}
+
+// boundTo fails unless the binding gives the role of that kind to the chart's ServiceAccount.
+func boundTo(t *testing.T, objs map[string]*unstructured.Unstructured, binding, roleKind, role string) {
+	t.Helper()
+	u, ok := objs[binding]
+	if !ok {
+		t.Errorf("no %s rendered", binding)
+		return
+	}
+	b := convert[rbacv1.RoleBinding](t, u) // a ClusterRoleBinding has the same fields
+	want := rbacv1.Subject{Kind: "ServiceAccount", Name: serviceAccountOf(t, objs), Namespace: namespace}
+	if b.RoleRef.Kind != roleKind || b.RoleRef.Name != role || !slices.Contains(b.Subjects, want) {
+		t.Errorf("%s binds %s %s to %+v, want %s %s to %+v", binding, b.RoleRef.Kind, b.RoleRef.Name, b.Subjects, roleKind, role, want)
+	}
+}
+
+func serviceAccountOf(t *testing.T, objs map[string]*unstructured.Unstructured) string {
+	t.Helper()
+	return convert[appsv1.Deployment](t, objs["Deployment/check-istio-alb-operator"]).Spec.Template.Spec.ServiceAccountName
+}
+
+// checkRBAC checks that the operator gets exactly the verbs it uses: every kind in the
+// ClusterRole without watchNamespace; with it, the namespaced kinds in a Role of that namespace
+// and only the cluster-scoped kinds in the ClusterRole.
+func checkRBAC(t *testing.T, objs map[string]*unstructured.Unstructured, watchNamespace string) {
+	t.Helper()
+	const name = "check-istio-alb-operator"
+	cr, ok := objs["ClusterRole/"+name]
+	if !ok {
+		t.Fatalf("no ClusterRole %s rendered", name)
+	}
+	boundTo(t, objs, "ClusterRoleBinding/"+name, "ClusterRole", name)
+	role, hasRole := objs["Role/"+name]
+	if watchNamespace == "" {
+		if got, want := grants(t, cr), union(namespacedGrants, clusterGrants); !same(fmt.Sprint(got), fmt.Sprint(want)) {
+			t.Errorf("ClusterRole grants %v, want %v", got, want)
+		}
+		if hasRole {
+			t.Errorf("a Role %s is rendered without watchNamespace", name)
+		}
+		return
+	}
+	if got := grants(t, cr); !same(fmt.Sprint(got), fmt.Sprint(clusterGrants)) {
+		t.Errorf("with watchNamespace the ClusterRole grants %v, want only the cluster-scoped %v", got, clusterGrants)
+	}
+	if !hasRole {
+		t.Fatalf("with watchNamespace=%s no Role %s is rendered: %v", watchNamespace, name, slices.Sorted(maps.Keys(objs)))
+	}
+	if role.GetNamespace() != watchNamespace {
+		t.Errorf("Role %s is in namespace %q, want %q", name, role.GetNamespace(), watchNamespace)
+	}
+	if got := grants(t, role); !same(fmt.Sprint(got), fmt.Sprint(namespacedGrants)) {
+		t.Errorf("Role grants %v, want %v", got, namespacedGrants)
+	}
+	if rb := objs["RoleBinding/"+name]; rb == nil || rb.GetNamespace() != watchNamespace {
+		t.Errorf("RoleBinding %s not rendered in namespace %s", name, watchNamespace)
+	}
+	boundTo(t, objs, "RoleBinding/"+name, "Role", name)
+}
+
+// checkMetricsSecurity checks what metrics.secure turns on: the flag, the rights to review
+// tokens and access, the metrics-reader role for scrapers and an HTTPS ServiceMonitor.
+func checkMetricsSecurity(t *testing.T, objs map[string]*unstructured.Unstructured, args []string, secure bool) {
+	t.Helper()
+	const auth, reader = "check-istio-alb-operator-metrics-auth", "check-istio-alb-operator-metrics-reader"
+	if flag := fmt.Sprintf("--metrics-secure=%v", secure); !slices.Contains(args, flag) {
+		t.Errorf("args %q lack %s", args, flag)
+	}
+	authRole, hasAuth := objs["ClusterRole/"+auth]
+	readerRole, hasReader := objs["ClusterRole/"+reader]
+	sm := objs["ServiceMonitor/check-istio-alb-operator"]
+	var endpoint map[string]any
+	if sm != nil {
+		endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		endpoint, _ = endpoints[0].(map[string]any)
+	}
+	if !secure {
+		if hasAuth || hasReader {
+			t.Errorf("metrics.secure=false renders %s %v and %s %v", auth, hasAuth, reader, hasReader)
+		}
+		if endpoint != nil && endpoint["scheme"] != nil {
+			t.Errorf("metrics.secure=false: the ServiceMonitor endpoint has scheme %v", endpoint["scheme"])
+		}
+		return
+	}
+	if !hasAuth || !hasReader {
+		t.Fatalf("metrics.secure renders %s %v and %s %v, want both", auth, hasAuth, reader, hasReader)
+	}
+	want := map[grant][]string{{"authentication.k8s.io", "tokenreviews"}: {"create"}, {"authorization.k8s.io", "subjectaccessreviews"}: {"create"}}
+	if got := grants(t, authRole); !same(fmt.Sprint(got), fmt.Sprint(want)) {
+		t.Errorf("%s grants %v, want %v", auth, got, want)
+	}
+	boundTo(t, objs, "ClusterRoleBinding/"+auth, "ClusterRole", auth)
+	wantReader := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}
+	if got := convert[rbacv1.ClusterRole](t, readerRole).Rules; !same(got, wantReader) {
+		t.Errorf("%s rules %+v, want %+v", reader, got, wantReader)
+	}
+	if endpoint != nil && (endpoint["scheme"] != "https" || endpoint["bearerTokenFile"] == nil) {
+		t.Errorf("metrics.secure: the ServiceMonitor endpoint %v does not scrape over https with a bearer token", endpoint)
+	}
+}
+
+func TestWithWatchNamespaceTheNamespacedKindsAreGrantedInThatNamespaceOnly(t *testing.T) {
+	helm(t)
+	for _, ns := range []string{"", "apps", namespace} {
+		t.Run("watchNamespace="+ns, func(t *testing.T) {
+			checkRBAC(t, render(t, "--set", "clusterName=c", "--set", "watchNamespace="+ns), ns)
+		})
+	}
+}
+
+func TestNoRoleAllowsUpdatingGateways(t *testing.T) {
+	helm(t)
+	renders := [][]string{{"--set", "clusterName=c"}, {"--set", "clusterName=c", "--set", "watchNamespace=apps"}}
+	for _, file := range ciFiles(t) {
+		renders = append(renders, []string{"-f", file})
+	}
+	for _, args := range renders {
+		for key, u := range render(t, args...) {
+			if u.GetKind() != "Role" && u.GetKind() != "ClusterRole" {
+				continue
+			}
+			for g, verbs := range grants(t, u) {
+				if (strings.HasPrefix(g.resource, "gateways") || g.resource == "*") && (slices.Contains(verbs, "update") || slices.Contains(verbs, "*")) {
+					t.Errorf("%v: %s allows %v on %s/%s; the operator only patches Gateways", args, key, verbs, g.group, g.resource)
+				}
+			}
+		}
+	}
+}
+
+func TestSecureMetricsGrantTokenAndAccessReviewsAndAReaderRole(t *testing.T) {
+	helm(t)
+	for _, secure := range []bool{true, false} {
+		t.Run(fmt.Sprintf("metrics.secure=%v", secure), func(t *testing.T) {
+			objs := render(t, "--set", "clusterName=c", "--set", "metrics.serviceMonitor.enabled=true", "--set", fmt.Sprintf("metrics.secure=%v", secure))
+			d := convert[appsv1.Deployment](t, objs["Deployment/check-istio-alb-operator"])
+			checkMetricsSecurity(t, objs, d.Spec.Template.Spec.Containers[0].Args, secure)
+		})
+	}
 }

@@ -216,34 +216,67 @@ const (
 // a configuration that acts as the operator's ServiceAccount (impersonation): whatever the
 // operator does with it is allowed by the chart's RBAC, or fails.
 func InstallOperator(ctx context.Context, cfg *rest.Config) (*rest.Config, error) {
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		return nil, err
-	}
 	data, err := os.ReadFile(filepath.Join(Root(), "manifests", "install.yaml"))
 	if err != nil {
 		return nil, err
+	}
+	if err := Apply(ctx, cfg, data, nil); err != nil {
+		return nil, fmt.Errorf("manifests/install.yaml: %w", err)
+	}
+	return AsServiceAccount(cfg, OperatorNamespace, OperatorServiceAccount), nil
+}
+
+// Apply creates or updates every object of the YAML documents for which keep (nil: all) is true,
+// with server-side apply.
+func Apply(ctx context.Context, cfg *rest.Config, data []byte, keep func(*unstructured.Unstructured) bool) error {
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
 	}
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
 		u := &unstructured.Unstructured{}
 		if err := dec.Decode(&u.Object); err != nil {
 			if errors.Is(err, io.EOF) {
-				break
+				return nil
 			}
-			return nil, fmt.Errorf("manifests/install.yaml: %w", err)
+			return err
 		}
-		if len(u.Object) == 0 {
+		if len(u.Object) == 0 || (keep != nil && !keep(u)) {
 			continue
 		}
 		if err := c.Patch(ctx, u, client.Apply, client.FieldOwner("istio-alb-install"), client.ForceOwnership); err != nil {
-			return nil, fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+			return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
 		}
 	}
+}
+
+// AsServiceAccount is cfg acting as the ServiceAccount (impersonation, with its groups).
+func AsServiceAccount(cfg *rest.Config, namespace, name string) *rest.Config {
 	op := rest.CopyConfig(cfg)
 	op.Impersonate = rest.ImpersonationConfig{
-		UserName: "system:serviceaccount:" + OperatorNamespace + ":" + OperatorServiceAccount,
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + OperatorNamespace, "system:authenticated"},
+		UserName: "system:serviceaccount:" + namespace + ":" + name,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
 	}
-	return op, nil
+	return op
+}
+
+// RenderChart renders charts/istio-alb-operator as `helm template <release>` in the namespace
+// with the extra args, with $HELM, else bin/helm (`make helm`).
+func RenderChart(release, namespace string, args ...string) ([]byte, error) {
+	helm := os.Getenv("HELM")
+	if helm == "" {
+		helm = filepath.Join(Root(), "bin", "helm")
+	}
+	if _, err := os.Stat(helm); err != nil {
+		return nil, fmt.Errorf("helm not found at %s (run `make helm`)", helm)
+	}
+	cmd := exec.Command(helm, append([]string{"template", release, filepath.Join(Root(), "charts", "istio-alb-operator"), "--namespace", namespace}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("helm template %v: %w: %s", args, err, stderr.String())
+	}
+	return out, nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,6 +20,7 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
 
@@ -88,7 +88,7 @@ func (p *Pipeline) adopt(ctx context.Context, gw client.Object, in build.Input, 
 	}
 	owned := slices.Clone(a.Resources)
 	for _, g := range a.SecurityGroups {
-		owned = append(owned, tags.Tagged{ARN: "arn:aws:ec2:::security-group/" + aws.ToString(g.GroupId), Tags: tagsOf(g.Tags)})
+		owned = append(owned, tags.Tagged{ARN: "arn:aws:ec2:::security-group/" + aws.ToString(g.GroupId), Tags: ec2.TagMap(g.Tags)})
 	}
 	var listeners []string
 	for _, l := range a.Listeners {
@@ -120,14 +120,6 @@ func spread(key string, within time.Duration) time.Duration {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(key))
 	return time.Duration(h.Sum64() % uint64(max(within, time.Second)))
-}
-
-func tagsOf(list []ec2types.Tag) map[string]string {
-	out := map[string]string{}
-	for _, t := range list {
-		out[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	return out
 }
 
 // DriftPass is the periodic batched drift check: every sync period one survey reads the

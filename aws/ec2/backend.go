@@ -86,7 +86,7 @@ func (b *Backend) group(ctx context.Context, vpcID string) (string, bool, error)
 		return "", false, fmt.Errorf("DescribeSecurityGroups named %s: %w", name, err)
 	}
 	for _, g := range out.SecurityGroups {
-		if t := tagMap(g.Tags); t[tags.Cluster] == b.Cluster && t[tags.Resource] == tags.ResourceBackendSecurityGroup {
+		if t := TagMap(g.Tags); t[tags.Cluster] == b.Cluster && t[tags.Resource] == tags.ResourceBackendSecurityGroup {
 			b.id, b.vpc = aws.ToString(g.GroupId), vpcID
 			return b.id, false, nil
 		}

@@ -66,7 +66,7 @@ func (s *SecurityGroupSynthesizer) Discover(ctx context.Context, candidates []ta
 		return fmt.Errorf("DescribeSecurityGroups named %v: %w", missing, err)
 	}
 	for _, g := range out.SecurityGroups {
-		if s.Owner.Owns(tagMap(g.Tags)) && !slices.ContainsFunc(s.actual, func(a ec2types.SecurityGroup) bool { return aws.ToString(a.GroupId) == aws.ToString(g.GroupId) }) {
+		if s.Owner.Owns(TagMap(g.Tags)) && !slices.ContainsFunc(s.actual, func(a ec2types.SecurityGroup) bool { return aws.ToString(a.GroupId) == aws.ToString(g.GroupId) }) {
 			s.actual = append(s.actual, g)
 		}
 	}
@@ -181,13 +181,14 @@ func (s *SecurityGroupSynthesizer) Owned() []tags.Tagged {
 	var out []tags.Tagged
 	for _, g := range s.actual {
 		if id := aws.ToString(g.GroupId); !s.deleted[id] {
-			out = append(out, tags.Tagged{ARN: "arn:aws:ec2:::security-group/" + id, Tags: tagMap(g.Tags)})
+			out = append(out, tags.Tagged{ARN: "arn:aws:ec2:::security-group/" + id, Tags: TagMap(g.Tags)})
 		}
 	}
 	return out
 }
 
-func tagMap(ts []ec2types.Tag) map[string]string {
+// TagMap is an EC2 tag list as a map.
+func TagMap(ts []ec2types.Tag) map[string]string {
 	out := map[string]string{}
 	for _, t := range ts {
 		out[aws.ToString(t.Key)] = aws.ToString(t.Value)
@@ -206,7 +207,7 @@ func (s *SecurityGroupSynthesizer) ownedByName(ctx context.Context, want *model.
 	}
 	for i := range out.SecurityGroups {
 		g := &out.SecurityGroups[i]
-		if s.Owner.Owns(tagMap(g.Tags)) {
+		if s.Owner.Owns(TagMap(g.Tags)) {
 			return g, nil
 		}
 	}

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 )
 
 // Call is one AWS call the proxy saw.
@@ -146,16 +148,6 @@ func route53Operation(r *http.Request) string {
 	return r.Method + " " + path
 }
 
-// IsWrite reports whether an operation changes AWS state.
-func IsWrite(operation string) bool {
-	for _, p := range []string{"Describe", "Get", "List"} {
-		if strings.HasPrefix(operation, p) {
-			return false
-		}
-	}
-	return true
-}
-
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -163,7 +155,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	service, op := identify(r, body)
-	call := Call{Service: service, Operation: op, Write: IsWrite(op), At: time.Now()}
+	call := Call{Service: service, Operation: op, Write: clients.IsMutating(op), At: time.Now()}
 
 	p.mu.Lock()
 	throttled := p.throttle > 0 && p.rng.Float64() < p.throttle

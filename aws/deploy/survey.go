@@ -112,10 +112,7 @@ func (d *Deployer) Survey(ctx context.Context, cluster string, listenerARNs, nod
 			return nil, fmt.Errorf("DescribeSecurityGroups of cluster %s: %w", cluster, err)
 		}
 		for _, g := range page.SecurityGroups {
-			t := map[string]string{}
-			for _, tag := range g.Tags {
-				t[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-			}
+			t := ec2.TagMap(g.Tags)
 			switch {
 			case t[tags.Resource] == tags.ResourceBackendSecurityGroup:
 				s.BackendID = aws.ToString(g.GroupId)

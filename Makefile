@@ -9,6 +9,7 @@ export AWS_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export KUBEBUILDER_ASSETS := $(K8S_BIN)
+export ISTIO_ALB_EXTERNAL_DNS ?= $(BIN)/external-dns
 
 # The operator's version (a tag, else the commit, -dirty with local changes): --version and
 # istio_alb_build_info report it. IMAGE is the repository `make image` tags and `make image-push` pushes.
@@ -19,7 +20,7 @@ IMAGE ?= istio-alb-operator
 CHART := charts/istio-alb-operator
 INSTALL_NAMESPACE := istio-alb-system
 
-.PHONY: all build test unit bench demo control-plane aws-up aws-down vet fmt clean helm manifests chart-check image image-push docker-build iam-policy manifests-iam
+.PHONY: all build test unit bench demo control-plane external-dns aws-up aws-down vet fmt clean helm manifests chart-check image image-push docker-build iam-policy manifests-iam
 
 all: build
 
@@ -46,6 +47,13 @@ helm: $(BIN)/helm
 
 $(BIN)/helm: test/tools/helm/go.mod
 	cd test/tools/helm && go build -o $@ helm.sh/helm/v4/cmd/helm
+
+## external-dns: external-dns at the version go.mod requires, for the scenario that runs it beside the
+## operator; built once (test/tools/externaldns/build.sh leaves out what the module proxy refuses).
+external-dns: $(BIN)/external-dns
+
+$(BIN)/external-dns: go.mod test/tools/externaldns/build.sh
+	test/tools/externaldns/build.sh $@
 
 ## manifests: manifests/install.yaml, the chart rendered with its defaults, as plain YAML.
 manifests: $(BIN)/helm
@@ -98,7 +106,7 @@ unit:
 	go test ./...
 
 ## test: unit tests and the integration scenarios against the real API server and AWS endpoint.
-test: control-plane helm chart-check aws-up
+test: control-plane helm $(BIN)/external-dns chart-check aws-up
 	@set -o pipefail; trap 'localstack/down.sh' EXIT; mkdir -p $(BIN); \
 	  go vet ./... && go test -count=1 -v -timeout 40m ./... > $(BIN)/test.log 2>&1; rc=$$?; \
 	  grep -E '^(ok|FAIL|panic|--- FAIL)|^\s+\S+_test.go:[0-9]+:' $(BIN)/test.log; \

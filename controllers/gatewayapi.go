@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -114,6 +115,9 @@ func (r *GatewayAPIReconciler) Gather(ctx context.Context, obj client.Object) (*
 		return nil, err
 	}
 	if fe.Workloads, err = gatewayWorkloads(ctx, r.Client, svc); err != nil {
+		return nil, err
+	}
+	if err := gatherPods(ctx, r.Client, fe, svc); err != nil {
 		return nil, err
 	}
 	return fe, nil
@@ -252,7 +256,8 @@ func (r *GatewayAPIReconciler) WriteStatus(ctx context.Context, obj client.Objec
 }
 
 // SetupWithManager registers the controller and the watches that bring a Gateway back when its
-// class, Service, gateway Deployment, routes or the nodes change.
+// class, Service, its Service's EndpointSlices (ip targets), gateway Deployment, routes or the
+// nodes change.
 func (r *GatewayAPIReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
@@ -299,6 +304,8 @@ func (r *GatewayAPIReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return out
 		})).
+		// ip targets follow the gateway pods' ready endpoints.
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfEndpointSlice), builder.WithPredicates(endpointsChanged)).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			if gw := o.GetLabels()[GatewayNameLabel]; gw != "" {
 				return requestFor(o.GetNamespace(), gw, r.WatchNamespace)

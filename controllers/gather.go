@@ -54,6 +54,14 @@ func (p *Pipeline) gather(ctx context.Context, gw client.Object, owner tags.Owne
 		if in.AWS.Subnets, err = p.Discoverer.Subnets(ctx, nn.VPCID, cfg.Scheme, cfg.Subnets, fresh); err != nil {
 			return in, err
 		}
+	} else if cfg.TargetType == annotations.TargetTypeIP && p.Discoverer.VPCID != "" {
+		// ip targets without EC2 nodes (Fargate): the VPC is --vpc-id's, and there is no node
+		// security group to open.
+		in.AWS.VPCID = p.Discoverer.VPCID
+		var err error
+		if in.AWS.Subnets, err = p.Discoverer.Subnets(ctx, in.AWS.VPCID, cfg.Scheme, cfg.Subnets, fresh); err != nil {
+			return in, err
+		}
 	}
 	if err := p.TLS.gather(ctx, &in, cfg, fresh); err != nil {
 		return in, err

@@ -9,6 +9,7 @@ import (
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -113,6 +114,9 @@ func (r *IstioGatewayReconciler) Gather(ctx context.Context, obj client.Object) 
 	if fe.Workloads, err = gatewayWorkloads(ctx, r.Client, svc); err != nil {
 		return nil, err
 	}
+	if err := gatherPods(ctx, r.Client, fe, svc); err != nil {
+		return nil, err
+	}
 	return fe, nil
 }
 
@@ -207,8 +211,8 @@ func formatLabels(m map[string]string) string {
 }
 
 // SetupWithManager registers the controller, the field indexes its watches use and the watches
-// that bring a Gateway back when its Service, gateway Deployment, bound VirtualServices or the
-// nodes change.
+// that bring a Gateway back when its Service, its Service's EndpointSlices (ip targets), gateway
+// Deployment, bound VirtualServices or the nodes change.
 func (r *IstioGatewayReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
@@ -238,6 +242,8 @@ func (r *IstioGatewayReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			svc := o.(*corev1.Service)
 			return r.gatewaysWhere(ctx, indexSelector, pairs(svc.Spec.Selector), func(gw *istionet.Gateway) bool { return selects(svc, gw.Spec.GetSelector()) })
 		})).
+		// ip targets follow the gateway pods' ready endpoints.
+		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.gatewaysOfEndpointSlice), builder.WithPredicates(endpointsChanged)).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			d := o.(*appsv1.Deployment)
 			return r.gatewaysWhere(ctx, indexSelector, pairs(d.Spec.Template.Labels), func(gw *istionet.Gateway) bool {

@@ -170,7 +170,7 @@ func (d *DriftPass) Run(ctx context.Context) {
 	var listeners, nodeGroups []string
 	for _, st := range states {
 		listeners = append(listeners, st.listeners...)
-		if n := st.stack.NodeAccess; n != nil && !slices.Contains(nodeGroups, n.NodeSecurityGroupID) {
+		if n := st.stack.NodeAccess; n != nil && n.NodeSecurityGroupID != "" && !slices.Contains(nodeGroups, n.NodeSecurityGroupID) {
 			nodeGroups = append(nodeGroups, n.NodeSecurityGroupID)
 		}
 	}

@@ -1,5 +1,6 @@
 // Package health maps a gateway frontend to the target-group health check: Istio's status port
-// (15021, through its nodePort in instance mode) and the path of the gateway's readiness probe.
+// (15021, through its nodePort in instance mode, on the pods themselves in ip mode) and the path
+// of the gateway's readiness probe.
 package health
 
 import (

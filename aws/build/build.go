@@ -12,7 +12,6 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
-	"github.com/istio-alb-operator/istio-alb-operator/health"
 )
 
 // Environment is what was discovered in AWS for this gateway.
@@ -54,17 +53,11 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 	if err != nil {
 		return nil, err
 	}
-	if traffic.NodePort == 0 {
-		return nil, fmt.Errorf("service %s port %d has no nodePort yet", fe.Service, traffic.Port)
-	}
-	hc, err := health.ForInstanceTargets(fe, cfg.HealthCheck)
+	targets, err := targetsFor(fe, cfg, traffic, protocol)
 	if err != nil {
 		return nil, err
 	}
-	if hc.Port == health.TrafficPort {
-		hc.Port = strconv.Itoa(int(traffic.NodePort))
-		hc.Protocol = protocol
-	}
+	hc := targets.HealthCheck
 	if len(env.Certificates) > annotations.MaxCertificates {
 		return nil, fmt.Errorf("%d certificates: an ALB listener takes at most %d", len(env.Certificates), annotations.MaxCertificates)
 	}
@@ -85,26 +78,18 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 		}
 	}
 
-	nodePorts := []int32{traffic.NodePort}
-	if p, err := strconv.Atoi(hc.Port); err == nil && int32(p) != traffic.NodePort {
-		nodePorts = append(nodePorts, int32(p))
-	}
-	sort.Slice(nodePorts, func(i, j int) bool { return nodePorts[i] < nodePorts[j] })
-	stack.NodeAccess = &model.NodeAccess{NodeSecurityGroupID: env.NodeSecurityGroupID, Ports: nodePorts}
+	stack.NodeAccess = &model.NodeAccess{NodeSecurityGroupID: env.NodeSecurityGroupID, Ports: targets.Open}
 
 	tg := model.TargetGroup{
 		ResourceID:  model.ResourceTargetGroup,
-		Port:        traffic.NodePort,
+		Port:        targets.Port,
 		Protocol:    protocol,
-		TargetType:  annotations.TargetTypeInstance,
+		TargetType:  cfg.TargetType,
 		VPCID:       env.VPCID,
 		HealthCheck: hc,
 	}
 	tg.Name = owner.Name(tg.ResourceID, strconv.Itoa(int(tg.Port)), tg.Protocol, tg.TargetType, tg.VPCID)
-	for _, n := range fe.Nodes {
-		tg.Targets = append(tg.Targets, model.Target{ID: n.InstanceID, Port: traffic.NodePort})
-	}
-	sort.Slice(tg.Targets, func(i, j int) bool { return tg.Targets[i].ID < tg.Targets[j].ID })
+	tg.Targets = targets.Targets
 	stack.TargetGroups = []model.TargetGroup{tg}
 
 	subnets := append([]string(nil), env.Subnets...)

@@ -54,6 +54,7 @@ func TestBuildMatchesTheGoldenStacks(t *testing.T) {
 		{golden: "internal-dualstack-tagged.json", annotations: map[string]string{annotations.Enabled: "true", annotations.Scheme: "internal",
 			annotations.IPAddressType: "dualstack", annotations.Tags: "team=web", annotations.InboundCIDRs: "10.0.0.0/8,fd00::/8",
 			annotations.LoadBalancerAttributes: "idle_timeout.timeout_seconds=120", annotations.HealthCheckPort: "traffic-port"}},
+		{golden: "ip-targets.json", annotations: map[string]string{annotations.Enabled: "true", annotations.TargetType: "ip"}, frontend: ipPods},
 	}
 	owner := tags.Owner{Cluster: "demo", GatewayKey: "istio/test-ns/test-gateway"}
 	for _, c := range cases {

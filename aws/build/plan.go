@@ -144,7 +144,7 @@ func Plan(in Input) (*GatewayPlan, []Problem) {
 	if resolved {
 		probs = append(probs, checkGatewayPods(fe)...)
 		probs = append(probs, checkService(fe, cfg)...)
-		if len(fe.Nodes) == 0 {
+		if len(fe.Nodes) == 0 && cfg.TargetType != annotations.TargetTypeIP {
 			probs = append(probs, Problem{Reason: ReasonNoTargetNodes,
 				Message: "no Ready, schedulable node with an EC2 providerID (aws:///<zone>/<instance-id>)"})
 		}
@@ -156,6 +156,7 @@ func Plan(in Input) (*GatewayPlan, []Problem) {
 			probs = append(probs, *prob)
 		}
 	}
+	probs = append(probs, checkIPNetwork(in, cfg)...)
 	tls, tlsProbs := planTLS(in, cfg)
 	probs = append(probs, tlsProbs...)
 	p.Notes = append(p.Notes, tls.notes...)
@@ -168,7 +169,7 @@ func Plan(in Input) (*GatewayPlan, []Problem) {
 	}
 	p.Request, p.Pending, p.RetryAfter = tls.request, tls.pending, tls.retryAfter
 	p.Prepare, p.Cutover = servicePlan(fe, cfg)
-	if !hasNodePorts(fe) {
+	if cfg.TargetType != annotations.TargetTypeIP && !hasNodePorts(fe) {
 		if p.Prepare == ServiceUnchanged {
 			p.Waiting = fmt.Sprintf("waiting for Service %s to get its nodePorts", fe.Service)
 		}
@@ -243,6 +244,9 @@ func checkService(fe *frontend.Frontend, cfg annotations.Config) []Problem {
 	if _, _, err := fe.Backend(); err != nil {
 		probs = append(probs, Problem{Reason: ReasonInvalidGateway, Message: err.Error()})
 	}
+	if cfg.TargetType == annotations.TargetTypeIP {
+		return append(probs, checkIPService(fe, cfg)...)
+	}
 	if _, found := health.StatusServicePort(fe); !found && cfg.HealthCheck.Port == nil {
 		probs = append(probs, Problem{Reason: ReasonStatusPortNotFound, Message: fmt.Sprintf(
 			"service %s has no status port (a port named %s or targeting %d); set %s to choose one",
@@ -275,6 +279,9 @@ func allocationNote(fe *frontend.Frontend) string {
 // servicePlan decides how the Service gets nodePorts (before AWS, without touching its
 // traffic) and how it is cut over to the ALB (last).
 func servicePlan(fe *frontend.Frontend, cfg annotations.Config) (prepare, cutover ServiceChange) {
+	if cfg.TargetType == annotations.TargetTypeIP {
+		return ServiceUnchanged, ServiceUnchanged // the ALB reaches the pods themselves
+	}
 	if cfg.KeepServiceType || fe.ServiceType == "NodePort" {
 		return ServiceUnchanged, ServiceUnchanged
 	}

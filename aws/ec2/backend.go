@@ -35,7 +35,9 @@ type Backend struct {
 }
 
 // Ensure makes the backend group exist in the VPC and the node security group let it reach the
-// gateway's nodePorts; it returns the group's id. Rules other gateways need are kept.
+// gateway's ports (nodePorts, or the pods' container ports for ip targets); it returns the
+// group's id. Rules other gateways need are kept. Without a node group only the backend group is
+// made.
 func (b *Backend) Ensure(ctx context.Context, vpcID, nodeGroupID, gatewayKey string, ports []int32) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -46,6 +48,11 @@ func (b *Backend) Ensure(ctx context.Context, vpcID, nodeGroupID, gatewayKey str
 	id, created, err := b.group(ctx, vpcID)
 	if err != nil {
 		return "", err
+	}
+	if nodeGroupID == "" {
+		// No EC2 nodes (ip targets on Fargate): the ALB still carries the backend group, the
+		// one source the pods' security groups need to allow.
+		return id, nil
 	}
 	if b.open[nodeGroupID] == nil || created {
 		if err := b.read(ctx, nodeGroupID); err != nil {

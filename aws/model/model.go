@@ -66,8 +66,10 @@ type IngressRule struct {
 
 // NodeAccess lets the ALB's security group reach the nodes on the given TCP ports.
 type NodeAccess struct {
-	NodeSecurityGroupID string  `json:"nodeSecurityGroupId"`
-	Ports               []int32 `json:"ports"` // sorted, distinct
+	// NodeSecurityGroupID is empty without EC2 nodes (ip targets on Fargate): no rule is added.
+	NodeSecurityGroupID string `json:"nodeSecurityGroupId"`
+	// Ports are sorted and distinct: nodePorts, or the pods' container ports for ip targets.
+	Ports []int32 `json:"ports"`
 }
 
 // TargetGroup is an ALB target group with its targets.

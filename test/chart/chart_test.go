@@ -378,10 +378,11 @@ var (
 		{"gateway.networking.k8s.io", "gateways"}:        {"list", "patch", "watch"},
 		{"gateway.networking.k8s.io", "gateways/status"}: {"patch"},
 		{"gateway.networking.k8s.io", "httproutes"}:      {"list", "watch"},
-		{"", "services"}:            {"list", "patch", "watch"},
-		{"apps", "deployments"}:     {"list", "watch"},
-		{"apps", "daemonsets"}:      {"list", "watch"},
-		{"events.k8s.io", "events"}: {"create", "patch"},
+		{"", "services"}:                       {"list", "patch", "watch"},
+		{"apps", "deployments"}:                {"list", "watch"},
+		{"apps", "daemonsets"}:                 {"list", "watch"},
+		{"discovery.k8s.io", "endpointslices"}: {"list", "watch"},
+		{"events.k8s.io", "events"}:            {"create", "patch"},
 	}
 	clusterGrants = map[grant][]string{
 		{"gateway.networking.k8s.io", "gatewayclasses"}: {"list", "watch"},

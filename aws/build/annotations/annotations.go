@@ -158,9 +158,6 @@ func ParseWith(a map[string]string, d Defaults) (Config, field.ErrorList) {
 	default:
 		p.invalid(Enabled, v, `must be "true" or "false"`)
 	}
-	if c.TargetType == TargetTypeIP {
-		p.invalid(TargetType, TargetTypeIP, "ip targets are not supported yet; use instance")
-	}
 	c.InboundCIDRs = p.cidrs(c.IPAddressType)
 	c.Subnets = p.list(Subnets)
 	c.Tags = p.tags()

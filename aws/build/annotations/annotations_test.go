@@ -58,8 +58,17 @@ func TestParse(t *testing.T) {
 			in: map[string]string{Enabled: "yes please"}, errs: []string{Enabled, "yes please"}},
 		{sentence: "an unknown scheme lists the allowed ones",
 			in: map[string]string{Enabled: "true", Scheme: "public"}, errs: []string{Scheme, "public", "internet-facing", "internal"}},
-		{sentence: "ip targets are refused until they are supported",
-			in: map[string]string{Enabled: "true", TargetType: "ip"}, errs: []string{TargetType, "not supported"}},
+		{
+			sentence: "ip targets are accepted",
+			in:       map[string]string{Enabled: "true", TargetType: "ip"},
+			check: func(t *testing.T, c Config) {
+				if c.TargetType != TargetTypeIP {
+					t.Fatalf("target type %q", c.TargetType)
+				}
+			},
+		},
+		{sentence: "an unknown target type lists the allowed ones",
+			in: map[string]string{Enabled: "true", TargetType: "pod"}, errs: []string{TargetType, "pod", "instance", "ip"}},
 		{sentence: "a CIDR with host bits is refused",
 			in: map[string]string{Enabled: "true", InboundCIDRs: "10.0.0.1/8"}, errs: []string{InboundCIDRs, "10.0.0.1/8"}},
 		{sentence: "an IPv6 CIDR without dualstack is refused",

@@ -57,6 +57,12 @@ type Frontend struct {
 	// Workloads are the Deployments and DaemonSets of the Service's namespace whose pods the
 	// Service selects, with whether those are Istio gateway pods.
 	Workloads []Workload
+	// PodIPs are the IPv4 addresses of the gateway Service's ready endpoints (its
+	// EndpointSlices), sorted and distinct: the targets of target-type ip.
+	PodIPs []string
+	// ContainerPorts are the named container ports of the gateway pods (their templates), which
+	// resolve a named targetPort or probe port to the port ip targets are reached on.
+	ContainerPorts map[string]int32
 }
 
 // Workload is a Deployment or DaemonSet whose pods a gateway Service selects.

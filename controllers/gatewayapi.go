@@ -79,6 +79,9 @@ func (r *GatewayAPIReconciler) Gather(ctx context.Context, obj client.Object) (*
 	if fe.Routes, err = r.routeHosts(ctx, gw); err != nil {
 		return nil, err
 	}
+	if err := r.markRedirects(ctx, gw, fe); err != nil {
+		return nil, err
+	}
 	var nodes corev1.NodeList
 	if err := r.Client.List(ctx, &nodes); err != nil {
 		return nil, fmt.Errorf("listing nodes: %w", err)

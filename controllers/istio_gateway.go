@@ -65,6 +65,8 @@ func (r *IstioGatewayReconciler) Gather(ctx context.Context, obj client.Object) 
 		// (PASSTHROUGH when unset) says who terminates TLS.
 		if server.Protocol == "HTTPS" || server.Protocol == "TLS" {
 			server.TLSMode = s.GetTls().GetMode().String()
+		} else {
+			server.HTTPSRedirect = s.GetTls().GetHttpsRedirect()
 		}
 		fe.Servers = append(fe.Servers, server)
 	}
@@ -115,6 +117,9 @@ func (r *IstioGatewayReconciler) Gather(ctx context.Context, obj client.Object) 
 		return nil, err
 	}
 	if err := gatherPods(ctx, r.Client, fe, svc); err != nil {
+		return nil, err
+	}
+	if fe.TrustedProxies, fe.TrustedProxiesFrom, err = trustedProxies(ctx, r.Client, svc); err != nil {
 		return nil, err
 	}
 	return fe, nil

@@ -160,6 +160,11 @@ func Plan(in Input) (*GatewayPlan, []Problem) {
 	tls, tlsProbs := planTLS(in, cfg)
 	probs = append(probs, tlsProbs...)
 	p.Notes = append(p.Notes, tls.notes...)
+	if resolved && in.AWS.Read {
+		backendProbs, backendNotes := checkBackend(fe, len(tls.certificates) > 0)
+		probs = append(probs, backendProbs...)
+		p.Notes = append(p.Notes, backendNotes...)
+	}
 	if len(probs) > 0 {
 		return nil, probs
 	}
@@ -204,8 +209,8 @@ func serverNotes(fe *frontend.Frontend) []Note {
 				"%s cannot go behind an ALB, which carries HTTP and HTTPS only; it is not exposed", s.Describe())})
 		case s.TLSMode != "" && !s.Terminable():
 			notes = append(notes, Note{true, ReasonUnsupportedTLS, fmt.Sprintf(
-				"%s has TLS mode %s, which cannot work behind an ALB (the ALB terminates TLS); it is not exposed, use SIMPLE/Terminate or a plain HTTP server",
-				s.Describe(), s.TLSMode)})
+				"%s has TLS mode %s, which cannot work behind an ALB (%s); it is not exposed, use SIMPLE/Terminate or a plain HTTP server",
+				s.Describe(), s.TLSMode, whyNotBehindALB(s.TLSMode))})
 		}
 	}
 	return notes

@@ -286,7 +286,8 @@ func TestAnIstioSimpleTLSServerIsTerminatedByTheALBAndPassthroughIsReported(t *t
 	svc := s.article("/healthz/ready")
 	gw := fixtures.Gateway(s.appNS, "gw", s.selector, nil, enabled)
 	gw.Spec.Servers = []*networkingv1alpha3.Server{
-		{Port: &networkingv1alpha3.Port{Number: 443, Name: "https", Protocol: "HTTPS"}, Hosts: []string{"secure.example.com"},
+		// "*" among the hosts: Envoy takes the ALB's connections, which carry no SNI (SNIRequired otherwise).
+		{Port: &networkingv1alpha3.Port{Number: 443, Name: "https", Protocol: "HTTPS"}, Hosts: []string{"secure.example.com", "*"},
 			Tls: &networkingv1alpha3.ServerTLSSettings{Mode: networkingv1alpha3.ServerTLSSettings_SIMPLE, CredentialName: "secure-cert"}},
 		{Port: &networkingv1alpha3.Port{Number: 15443, Name: "tls", Protocol: "TLS"}, Hosts: []string{"*.mesh.example.com"},
 			Tls: &networkingv1alpha3.ServerTLSSettings{Mode: networkingv1alpha3.ServerTLSSettings_AUTO_PASSTHROUGH}},

@@ -63,6 +63,12 @@ type Frontend struct {
 	// ContainerPorts are the named container ports of the gateway pods (their templates), which
 	// resolve a named targetPort or probe port to the port ip targets are reached on.
 	ContainerPorts map[string]int32
+	// TrustedProxies is the gatewayTopology.numTrustedProxies the gateway pods' templates set in
+	// their proxy.istio.io/config annotation (the smallest among the gateway's workloads), 0 when
+	// none sets it: the number of proxies in front of Envoy whose X-Forwarded-* headers it
+	// believes. TrustedProxiesFrom names the workloads it was read from, for messages.
+	TrustedProxies     uint32
+	TrustedProxiesFrom string
 }
 
 // Workload is a Deployment or DaemonSet whose pods a gateway Service selects.
@@ -132,6 +138,12 @@ type Server struct {
 	Name string
 	// CertificateRefs says the server names Kubernetes certificates, which an ALB cannot use.
 	CertificateRefs bool
+	// HTTPSRedirect says a plain-HTTP server has Istio's tls.httpsRedirect: Envoy answers a
+	// request it believes came over plain HTTP with a 301 to https (see TrustsForwardedProto).
+	HTTPSRedirect bool
+	// RedirectRoutes name the routes bound to a plain-HTTP server that redirect to https
+	// whatever the request came over (Gateway API HTTPRoute RequestRedirect filters).
+	RedirectRoutes []string
 }
 
 // TLS modes of a gateway server. Only SIMPLE (terminate with a certificate) can be done by the
@@ -162,22 +174,11 @@ type Node struct {
 // Key is "<kind>/<namespace>/<name>", the value of the istio-alb.io/gateway tag.
 func (f *Frontend) Key() string { return f.Kind + "/" + f.Namespace + "/" + f.Name }
 
-// Backend returns the Service port the ALB forwards to and the protocol to use there: the plain
-// HTTP server's port when the gateway has one, else the port of a TLS server the ALB terminates
-// (SIMPLE), re-encrypted with HTTPS.
+// Backend returns the Service port the ALB forwards to and the protocol to use there (see
+// BackendTarget for the choice).
 func (f *Frontend) Backend() (ServicePort, string, error) {
-	p, err := f.HTTPServicePort()
-	if err == nil {
-		return p, "HTTP", nil
-	}
-	for _, s := range f.Servers {
-		if s.Terminable() {
-			if sp, ok := f.servicePortFor(s.Port); ok {
-				return sp, "HTTPS", nil
-			}
-		}
-	}
-	return ServicePort{}, "", err
+	t, err := f.BackendTarget()
+	return t.Port, t.Protocol, err
 }
 
 // Hosts returns the DNS names the gateway serves: every server's hosts with any "namespace/"

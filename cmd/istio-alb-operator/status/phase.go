@@ -95,6 +95,7 @@ var blocking = map[string]bool{
 	controllers.ReasonAWSError: true, controllers.ReasonServiceChangeFailed: true, controllers.ReasonKubernetesError: true,
 	controllers.ReasonDeletionProtected: true,
 	build.ReasonNotAGatewayService:      true, build.ReasonNamespaceNotAllowed: true, build.ReasonSchemeNotAllowed: true,
+	build.ReasonHTTPSRedirectLoop: true, build.ReasonSNIRequired: true,
 }
 
 // progress maps the Normal reasons of a move in progress to its phase; built marks the reasons

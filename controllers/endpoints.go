@@ -7,10 +7,8 @@ import (
 	"sort"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -24,17 +22,13 @@ import (
 // gatherPods fills what ip targets need of the gateway pods: the ready endpoints of the
 // Service's EndpointSlices and the named container ports of the pods' templates (a named
 // targetPort or probe port resolves through them).
-func gatherPods(ctx context.Context, c client.Client, fe *frontend.Frontend, svc *corev1.Service) error {
+func gatherPods(ctx context.Context, c client.Client, fe *frontend.Frontend, svc *corev1.Service, templates []podTemplate) error {
 	var list discoveryv1.EndpointSliceList
 	if err := c.List(ctx, &list, client.InNamespace(svc.Namespace), client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
 		return fmt.Errorf("listing endpointslices of service %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
 	fe.PodIPs = ReadyEndpoints(list.Items)
-	ports, err := containerPorts(ctx, c, svc)
-	if err != nil {
-		return err
-	}
-	fe.ContainerPorts = ports
+	fe.ContainerPorts = containerPorts(templates)
 	return nil
 }
 
@@ -64,37 +58,10 @@ func ReadyEndpoints(list []discoveryv1.EndpointSlice) []string {
 
 // containerPorts returns the named container ports of the pod templates of the Deployments and
 // DaemonSets whose pods the Service selects (istio-proxy's first; the first name wins).
-func containerPorts(ctx context.Context, c client.Client, svc *corev1.Service) (map[string]int32, error) {
-	if len(svc.Spec.Selector) == 0 {
-		return nil, nil
-	}
-	sel := labels.SelectorFromSet(svc.Spec.Selector)
-	type named struct {
-		key      string
-		template corev1.PodTemplateSpec
-	}
-	var templates []named
-	var deps appsv1.DeploymentList
-	if err := c.List(ctx, &deps, client.InNamespace(svc.Namespace)); err != nil {
-		return nil, fmt.Errorf("listing deployments: %w", err)
-	}
-	for _, d := range deps.Items {
-		templates = append(templates, named{"Deployment/" + d.Name, d.Spec.Template})
-	}
-	var dss appsv1.DaemonSetList
-	if err := c.List(ctx, &dss, client.InNamespace(svc.Namespace)); err != nil {
-		return nil, fmt.Errorf("listing daemonsets: %w", err)
-	}
-	for _, d := range dss.Items {
-		templates = append(templates, named{"DaemonSet/" + d.Name, d.Spec.Template})
-	}
-	sort.Slice(templates, func(i, j int) bool { return templates[i].key < templates[j].key })
+func containerPorts(templates []podTemplate) map[string]int32 {
 	out := map[string]int32{}
 	for _, t := range templates {
-		if !sel.Matches(labels.Set(t.template.Labels)) {
-			continue
-		}
-		containers := slices.Clone(t.template.Spec.Containers)
+		containers := slices.Clone(t.Template.Spec.Containers)
 		sort.SliceStable(containers, func(i, j int) bool { return containers[i].Name == istioProxy && containers[j].Name != istioProxy })
 		for _, ctr := range containers {
 			for _, p := range ctr.Ports {
@@ -104,7 +71,7 @@ func containerPorts(ctx context.Context, c client.Client, svc *corev1.Service) (
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // ipTargets reports whether a Gateway asks for ip targets: only those follow the pods.

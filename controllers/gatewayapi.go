@@ -117,10 +117,7 @@ func (r *GatewayAPIReconciler) Gather(ctx context.Context, obj client.Object) (*
 	if fe.Probe, err = probeOf(ctx, r.Client, svc.Namespace, svc.Spec.Selector); err != nil {
 		return nil, err
 	}
-	if fe.Workloads, err = gatewayWorkloads(ctx, r.Client, svc); err != nil {
-		return nil, err
-	}
-	if err := gatherPods(ctx, r.Client, fe, svc); err != nil {
+	if err := gatherWorkloads(ctx, r.Client, fe, svc); err != nil {
 		return nil, err
 	}
 	return fe, nil

@@ -113,13 +113,7 @@ func (r *IstioGatewayReconciler) Gather(ctx context.Context, obj client.Object) 
 	if fe.Probe, err = probeOf(ctx, r.Client, svc.Namespace, selector); err != nil {
 		return nil, err
 	}
-	if fe.Workloads, err = gatewayWorkloads(ctx, r.Client, svc); err != nil {
-		return nil, err
-	}
-	if err := gatherPods(ctx, r.Client, fe, svc); err != nil {
-		return nil, err
-	}
-	if fe.TrustedProxies, fe.TrustedProxiesFrom, err = trustedProxies(ctx, r.Client, svc); err != nil {
+	if err := gatherWorkloads(ctx, r.Client, fe, svc); err != nil {
 		return nil, err
 	}
 	return fe, nil

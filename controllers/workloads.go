@@ -51,21 +51,27 @@ func IsGatewayPodTemplate(t corev1.PodTemplateSpec) bool {
 	return t.Labels[managedGatewayLabel] != ""
 }
 
-// gatewayWorkloads returns the Deployments and DaemonSets of the Service's namespace whose pods
-// the Service selects, each marked as gateway pods or not.
-func gatewayWorkloads(ctx context.Context, c client.Client, svc *corev1.Service) ([]frontend.Workload, error) {
+// podTemplate is the pod template of a Deployment or DaemonSet.
+type podTemplate struct {
+	Kind, Name string
+	Template   corev1.PodTemplateSpec
+}
+
+// selectedTemplates returns the pod templates of the Deployments and DaemonSets of the Service's
+// namespace whose pods the Service selects, sorted by kind and name (informer cache reads).
+func selectedTemplates(ctx context.Context, c client.Client, svc *corev1.Service) ([]podTemplate, error) {
 	if len(svc.Spec.Selector) == 0 {
 		return nil, nil
 	}
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
-	var out []frontend.Workload
+	var out []podTemplate
 	var deps appsv1.DeploymentList
 	if err := c.List(ctx, &deps, client.InNamespace(svc.Namespace)); err != nil {
 		return nil, fmt.Errorf("listing deployments: %w", err)
 	}
 	for _, d := range deps.Items {
 		if sel.Matches(labels.Set(d.Spec.Template.Labels)) {
-			out = append(out, frontend.Workload{Kind: "Deployment", Name: d.Name, Gateway: IsGatewayPodTemplate(d.Spec.Template)})
+			out = append(out, podTemplate{"Deployment", d.Name, d.Spec.Template})
 		}
 	}
 	var dss appsv1.DaemonSetList
@@ -74,9 +80,32 @@ func gatewayWorkloads(ctx context.Context, c client.Client, svc *corev1.Service)
 	}
 	for _, d := range dss.Items {
 		if sel.Matches(labels.Set(d.Spec.Template.Labels)) {
-			out = append(out, frontend.Workload{Kind: "DaemonSet", Name: d.Name, Gateway: IsGatewayPodTemplate(d.Spec.Template)})
+			out = append(out, podTemplate{"DaemonSet", d.Name, d.Spec.Template})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Kind+"/"+out[i].Name < out[j].Kind+"/"+out[j].Name })
 	return out, nil
+}
+
+// gatewayWorkloads marks each workload whose pods the Service selects as Istio gateway pods or
+// not.
+func gatewayWorkloads(templates []podTemplate) []frontend.Workload {
+	out := make([]frontend.Workload, 0, len(templates))
+	for _, t := range templates {
+		out = append(out, frontend.Workload{Kind: t.Kind, Name: t.Name, Gateway: IsGatewayPodTemplate(t.Template)})
+	}
+	return out
+}
+
+// gatherWorkloads fills the frontend's facts of the gateway pods from the workloads the Service
+// selects: which are Istio gateway pods, the proxies they trust, their named container ports and
+// the ready endpoints (ip targets).
+func gatherWorkloads(ctx context.Context, c client.Client, fe *frontend.Frontend, svc *corev1.Service) error {
+	templates, err := selectedTemplates(ctx, c, svc)
+	if err != nil {
+		return err
+	}
+	fe.Workloads = gatewayWorkloads(templates)
+	fe.TrustedProxies, fe.TrustedProxiesFrom = trustedProxies(templates, svc.Namespace)
+	return gatherPods(ctx, c, fe, svc, templates)
 }

@@ -65,6 +65,11 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 		hc.Port = strconv.Itoa(int(traffic.NodePort))
 		hc.Protocol = protocol
 	}
+	protocolVersion, _ := ProtocolVersion(fe, cfg, len(env.Certificates) > 0)
+	hc = health.ForProtocolVersion(hc, protocolVersion, cfg.HealthCheck)
+	if p := checkSuccessCodes(cfg, protocolVersion); len(p) > 0 {
+		return nil, fmt.Errorf("%s", p[0].Message)
+	}
 	if len(env.Certificates) > annotations.MaxCertificates {
 		return nil, fmt.Errorf("%d certificates: an ALB listener takes at most %d", len(env.Certificates), annotations.MaxCertificates)
 	}
@@ -101,6 +106,8 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 		HealthCheck: hc,
 	}
 	tg.Name = owner.Name(tg.ResourceID, strconv.Itoa(int(tg.Port)), tg.Protocol, tg.TargetType, tg.VPCID)
+	setProtocolVersion(owner, &tg, protocolVersion)
+	setTargetGroupAttributes(&tg, cfg.TargetGroupAttributes)
 	for _, n := range fe.Nodes {
 		tg.Targets = append(tg.Targets, model.Target{ID: n.InstanceID, Port: traffic.NodePort})
 	}
@@ -134,7 +141,7 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 		return stack, nil
 	}
 	http := model.Listener{Port: 80, Protocol: "HTTP", DefaultAction: forward}
-	if cfg.SSLRedirect {
+	if cfg.SSLRedirect || protocolVersion != model.ProtocolVersionHTTP1 {
 		http.DefaultAction = model.Action{Redirect: &model.Redirect{Protocol: "HTTPS", Port: "443", StatusCode: "HTTP_301"}}
 	}
 	stack.Listeners = []model.Listener{http, {

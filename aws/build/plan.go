@@ -159,6 +159,9 @@ func Plan(in Input) (*GatewayPlan, []Problem) {
 	tls, tlsProbs := planTLS(in, cfg)
 	probs = append(probs, tlsProbs...)
 	p.Notes = append(p.Notes, tls.notes...)
+	protocolVersion, protocolNotes := ProtocolVersion(fe, cfg, len(tls.certificates) > 0)
+	p.Notes = append(p.Notes, protocolNotes...)
+	probs = append(probs, checkSuccessCodes(cfg, protocolVersion)...)
 	if len(probs) > 0 {
 		return nil, probs
 	}

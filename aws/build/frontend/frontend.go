@@ -126,6 +126,9 @@ type Server struct {
 	Name string
 	// CertificateRefs says the server names Kubernetes certificates, which an ALB cannot use.
 	CertificateRefs bool
+	// RouteKinds are the kinds of the routes attached to a Gateway API listener (HTTPRoute,
+	// GRPCRoute), sorted and distinct; nil for an Istio server.
+	RouteKinds []string
 }
 
 // TLS modes of a gateway server. Only SIMPLE (terminate with a certificate) can be done by the

@@ -51,6 +51,9 @@ type GatewayAPIReconciler struct {
 	MaxConcurrentReconciles int
 	// Drifted are the Gateways the drift pass found drifted.
 	Drifted <-chan event.GenericEvent
+
+	// grpcRoutes says the API server serves GRPCRoutes (checked at setup).
+	grpcRoutes bool
 }
 
 var _ StatusWriter = (*GatewayAPIReconciler)(nil)
@@ -72,12 +75,15 @@ func (r *GatewayAPIReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 func (r *GatewayAPIReconciler) Gather(ctx context.Context, obj client.Object) (*frontend.Frontend, error) {
 	gw := obj.(*gwapiv1.Gateway)
 	fe := &frontend.Frontend{Kind: frontend.KindGatewayAPI, Namespace: gw.Namespace, Name: gw.Name}
-	for _, l := range gw.Spec.Listeners {
-		fe.Servers = append(fe.Servers, server(l))
-	}
 	var err error
-	if fe.Routes, err = r.routeHosts(ctx, gw); err != nil {
+	var kinds map[gwapiv1.SectionName][]string
+	if fe.Routes, kinds, err = r.routeHosts(ctx, gw); err != nil {
 		return nil, err
+	}
+	for _, l := range gw.Spec.Listeners {
+		s := server(l)
+		s.RouteKinds = kinds[l.Name]
+		fe.Servers = append(fe.Servers, s)
 	}
 	if err := r.markRedirects(ctx, gw, fe); err != nil {
 		return nil, err
@@ -207,10 +213,16 @@ func manualService(gw *gwapiv1.Gateway) (name, namespace string, ok bool) {
 	return "", "", false
 }
 
-func (r *GatewayAPIReconciler) routeHosts(ctx context.Context, gw *gwapiv1.Gateway) ([]frontend.Route, error) {
+// routeHosts returns the hosts of the routes (HTTPRoutes, GRPCRoutes) attached to the Gateway,
+// and the kinds of the routes attached to each listener.
+func (r *GatewayAPIReconciler) routeHosts(ctx context.Context, gw *gwapiv1.Gateway) ([]frontend.Route, map[gwapiv1.SectionName][]string, error) {
 	var routes gwapiv1.HTTPRouteList
 	if err := r.Client.List(ctx, &routes); err != nil {
-		return nil, fmt.Errorf("listing httproutes: %w", err)
+		return nil, nil, fmt.Errorf("listing httproutes: %w", err)
+	}
+	grpc, err := r.listGRPCRoutes(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	nsLabels := map[string]map[string]string{}
 	if slices.ContainsFunc(gw.Spec.Listeners, func(l gwapiv1.Listener) bool {
@@ -218,13 +230,14 @@ func (r *GatewayAPIReconciler) routeHosts(ctx context.Context, gw *gwapiv1.Gatew
 	}) {
 		var nss corev1.NamespaceList
 		if err := r.Client.List(ctx, &nss); err != nil {
-			return nil, fmt.Errorf("listing namespaces: %w", err)
+			return nil, nil, fmt.Errorf("listing namespaces: %w", err)
 		}
 		for _, ns := range nss.Items {
 			nsLabels[ns.Name] = ns.Labels
 		}
 	}
-	return attachedHostnames(gw, routes.Items, nsLabels), nil
+	hosts, kinds := attach(gw, append(httpRoutes(routes.Items), grpc...), nsLabels)
+	return hosts, kinds, nil
 }
 
 // WriteStatus implements StatusWriter: the operator's own condition, beside istiod's.
@@ -278,6 +291,13 @@ func (r *GatewayAPIReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr)
+	var err error
+	if r.grpcRoutes, err = servesGRPCRoutes(mgr); err != nil {
+		return err
+	}
+	if r.grpcRoutes {
+		b = b.Watches(&gwapiv1.GRPCRoute{}, handler.EnqueueRequestsFromMapFunc(r.grpcRouteParents))
+	}
 	if r.Pipeline.Policy.SelectsNamespaces() {
 		b = b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			if r.WatchNamespace != "" && o.GetName() != r.WatchNamespace {
@@ -314,18 +334,7 @@ func (r *GatewayAPIReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&gwapiv1.HTTPRoute{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			rt := o.(*gwapiv1.HTTPRoute)
-			var out []reconcile.Request
-			for _, ref := range rt.Spec.ParentRefs {
-				if (ref.Group != nil && *ref.Group != gwapiv1.GroupName) || (ref.Kind != nil && *ref.Kind != "Gateway") {
-					continue
-				}
-				ns := rt.Namespace
-				if ref.Namespace != nil {
-					ns = string(*ref.Namespace)
-				}
-				out = append(out, requestFor(ns, string(ref.Name), r.WatchNamespace)...)
-			}
-			return out
+			return parentGateways(rt.Namespace, rt.Spec.ParentRefs, r.WatchNamespace)
 		})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 			return r.gatewaysWhere(ctx, indexManaged, []string{"true"}, func(*gwapiv1.Gateway) bool { return true })

@@ -29,9 +29,15 @@ func parentIs(ref gwapiv1.ParentReference, routeNamespace string, gw *gwapiv1.Ga
 // allows reports whether a listener admits HTTPRoutes of the namespace (allowedRoutes: Same by
 // default, All, or a label Selector) and of kind HTTPRoute.
 func allows(l gwapiv1.Listener, gwNamespace, routeNamespace string, nsLabels map[string]string) bool {
+	return allowsKind(l, frontend.KindHTTPRoute, gwNamespace, routeNamespace, nsLabels)
+}
+
+// allowsKind reports whether a listener admits routes of the kind (HTTPRoute, GRPCRoute) of the
+// namespace; an HTTP or HTTPS listener without allowedRoutes.kinds admits both kinds.
+func allowsKind(l gwapiv1.Listener, kind, gwNamespace, routeNamespace string, nsLabels map[string]string) bool {
 	if ar := l.AllowedRoutes; ar != nil && len(ar.Kinds) > 0 {
 		if !slices.ContainsFunc(ar.Kinds, func(k gwapiv1.RouteGroupKind) bool {
-			return k.Kind == "HTTPRoute" && (k.Group == nil || *k.Group == gwapiv1.GroupName)
+			return string(k.Kind) == kind && (k.Group == nil || *k.Group == gwapiv1.GroupName)
 		}) {
 			return false
 		}
@@ -86,15 +92,39 @@ func intersect(listener *gwapiv1.Hostname, route gwapiv1.Hostname) (string, bool
 // admits the route, the intersection of the route's hostnames with the listener's. nsLabels are
 // the labels of each namespace (for allowedRoutes selectors).
 func attachedHostnames(gw *gwapiv1.Gateway, routes []gwapiv1.HTTPRoute, nsLabels map[string]map[string]string) []frontend.Route {
+	out, _ := attach(gw, httpRoutes(routes), nsLabels)
+	return out
+}
+
+// attachedRoute is a route of either kind, as far as attaching to a Gateway goes.
+type attachedRoute struct {
+	kind, namespace, name string
+	deleting              bool
+	parentRefs            []gwapiv1.ParentReference
+	hostnames             []gwapiv1.Hostname
+}
+
+func httpRoutes(routes []gwapiv1.HTTPRoute) []attachedRoute {
+	out := make([]attachedRoute, 0, len(routes))
+	for _, rt := range routes {
+		out = append(out, attachedRoute{kind: frontend.KindHTTPRoute, namespace: rt.Namespace, name: rt.Name,
+			deleting: !rt.DeletionTimestamp.IsZero(), parentRefs: rt.Spec.ParentRefs, hostnames: rt.Spec.Hostnames})
+	}
+	return out
+}
+
+// attach returns the hostnames the routes attached to the Gateway add (see attachedHostnames),
+// and for each listener the kinds of the routes attached to it, sorted and distinct.
+func attach(gw *gwapiv1.Gateway, routes []attachedRoute, nsLabels map[string]map[string]string) ([]frontend.Route, map[gwapiv1.SectionName][]string) {
 	var out []frontend.Route
-	for i := range routes {
-		rt := &routes[i]
-		if !rt.DeletionTimestamp.IsZero() {
+	kinds := map[gwapiv1.SectionName][]string{}
+	for _, rt := range routes {
+		if rt.deleting {
 			continue
 		}
-		r := frontend.Route{Source: "HTTPRoute " + rt.Namespace + "/" + rt.Name}
-		for _, ref := range rt.Spec.ParentRefs {
-			if !parentIs(ref, rt.Namespace, gw) {
+		r := frontend.Route{Source: rt.kind + " " + rt.namespace + "/" + rt.name}
+		for _, ref := range rt.parentRefs {
+			if !parentIs(ref, rt.namespace, gw) {
 				continue
 			}
 			for _, l := range gw.Spec.Listeners {
@@ -104,10 +134,14 @@ func attachedHostnames(gw *gwapiv1.Gateway, routes []gwapiv1.HTTPRoute, nsLabels
 				if l.Protocol != gwapiv1.HTTPProtocolType && l.Protocol != gwapiv1.HTTPSProtocolType {
 					continue
 				}
-				if !allows(l, gw.Namespace, rt.Namespace, nsLabels[rt.Namespace]) {
+				if !allowsKind(l, rt.kind, gw.Namespace, rt.namespace, nsLabels[rt.namespace]) {
 					continue
 				}
-				for _, h := range rt.Spec.Hostnames {
+				if !slices.Contains(kinds[l.Name], rt.kind) {
+					kinds[l.Name] = append(kinds[l.Name], rt.kind)
+					slices.Sort(kinds[l.Name])
+				}
+				for _, h := range rt.hostnames {
 					if name, ok := intersect(l.Hostname, h); ok && !slices.Contains(r.Hosts, name) {
 						r.Hosts = append(r.Hosts, name)
 					}
@@ -120,5 +154,5 @@ func attachedHostnames(gw *gwapiv1.Gateway, routes []gwapiv1.HTTPRoute, nsLabels
 		}
 	}
 	slices.SortFunc(out, func(a, b frontend.Route) int { return strings.Compare(a.Source, b.Source) })
-	return out
+	return out, kinds
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+	"github.com/istio-alb-operator/istio-alb-operator/health"
 )
 
 // Environment is what was discovered in AWS for this gateway.
@@ -58,6 +59,11 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 		return nil, err
 	}
 	hc := targets.HealthCheck
+	protocolVersion, _ := ProtocolVersion(fe, cfg, len(env.Certificates) > 0)
+	hc = health.ForProtocolVersion(hc, protocolVersion, cfg.HealthCheck)
+	if p := checkSuccessCodes(cfg, protocolVersion); len(p) > 0 {
+		return nil, fmt.Errorf("%s", p[0].Message)
+	}
 	if len(env.Certificates) > annotations.MaxCertificates {
 		return nil, fmt.Errorf("%d certificates: an ALB listener takes at most %d", len(env.Certificates), annotations.MaxCertificates)
 	}
@@ -89,6 +95,8 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 		HealthCheck: hc,
 	}
 	tg.Name = owner.Name(tg.ResourceID, strconv.Itoa(int(tg.Port)), tg.Protocol, tg.TargetType, tg.VPCID)
+	setProtocolVersion(owner, &tg, protocolVersion)
+	setTargetGroupAttributes(&tg, cfg.TargetGroupAttributes)
 	tg.Targets = targets.Targets
 	stack.TargetGroups = []model.TargetGroup{tg}
 
@@ -119,7 +127,7 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 		return stack, nil
 	}
 	http := model.Listener{Port: 80, Protocol: "HTTP", DefaultAction: forward}
-	if cfg.SSLRedirect {
+	if cfg.SSLRedirect || protocolVersion != model.ProtocolVersionHTTP1 {
 		http.DefaultAction = model.Action{Redirect: &model.Redirect{Protocol: "HTTPS", Port: "443", StatusCode: "HTTP_301"}}
 	}
 	stack.Listeners = []model.Listener{http, {

@@ -51,6 +51,11 @@ func TestBuildMatchesTheGoldenStacks(t *testing.T) {
 			fe.Servers = []frontend.Server{{Port: 443, Protocol: "HTTPS", Hosts: []string{"a.example.com"}, TLSMode: frontend.TLSSimple}}
 		}},
 		{golden: "article.json", annotations: map[string]string{annotations.Enabled: "true"}},
+		{golden: "grpc-server-attributes.json", annotations: map[string]string{annotations.Enabled: "true",
+			annotations.TargetGroupAttributes: "deregistration_delay.timeout_seconds=10,slow_start.duration_seconds=60"}, env: tls,
+			frontend: func(fe *frontend.Frontend) {
+				fe.Servers = []frontend.Server{{Port: 80, Protocol: "GRPC", Hosts: []string{"grpc.example.com"}}}
+			}},
 		{golden: "internal-dualstack-tagged.json", annotations: map[string]string{annotations.Enabled: "true", annotations.Scheme: "internal",
 			annotations.IPAddressType: "dualstack", annotations.Tags: "team=web", annotations.InboundCIDRs: "10.0.0.0/8,fd00::/8",
 			annotations.LoadBalancerAttributes: "idle_timeout.timeout_seconds=120", annotations.HealthCheckPort: "traffic-port"}},

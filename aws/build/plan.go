@@ -165,6 +165,9 @@ func Plan(in Input) (*GatewayPlan, []Problem) {
 		probs = append(probs, backendProbs...)
 		p.Notes = append(p.Notes, backendNotes...)
 	}
+	protocolVersion, protocolNotes := ProtocolVersion(fe, cfg, len(tls.certificates) > 0)
+	p.Notes = append(p.Notes, protocolNotes...)
+	probs = append(probs, checkSuccessCodes(cfg, protocolVersion)...)
 	if len(probs) > 0 {
 		return nil, probs
 	}

@@ -220,10 +220,7 @@ func Drift(stack *model.Stack, a *Actual, s *Survey) string {
 		tg := a.TargetGroups[j]
 		tgARN[wt.ResourceID] = aws.ToString(tg.TargetGroupArn)
 		hc := wt.HealthCheck
-		matcher := ""
-		if tg.Matcher != nil {
-			matcher = aws.ToString(tg.Matcher.HttpCode)
-		}
+		matcher := elbv2.MatcherCodes(tg.Matcher)
 		if string(tg.HealthCheckProtocol) != hc.Protocol || aws.ToString(tg.HealthCheckPort) != hc.Port || aws.ToString(tg.HealthCheckPath) != hc.Path ||
 			matcher != hc.Matcher || aws.ToInt32(tg.HealthCheckIntervalSeconds) != hc.IntervalSeconds || aws.ToInt32(tg.HealthCheckTimeoutSeconds) != hc.TimeoutSeconds ||
 			aws.ToInt32(tg.HealthyThresholdCount) != hc.HealthyThreshold || aws.ToInt32(tg.UnhealthyThresholdCount) != hc.UnhealthyThreshold {

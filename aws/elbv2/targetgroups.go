@@ -134,7 +134,7 @@ func (s *TargetGroupSynthesizer) Synthesize(ctx context.Context, out *model.Depl
 		} else {
 			cur := s.actual[i]
 			arn = cur.arn()
-			if in := healthCheckUpdate(arn, want.HealthCheck, cur.group); in != nil {
+			if in := healthCheckUpdate(arn, want, cur.group); in != nil {
 				if _, err := s.API.ModifyTargetGroup(ctx, in); err != nil {
 					return fmt.Errorf("ModifyTargetGroup %s: %w", want.Name, err)
 				}
@@ -142,6 +142,9 @@ func (s *TargetGroupSynthesizer) Synthesize(ctx context.Context, out *model.Depl
 			if err := addMissingTags(ctx, s.API, arn, cur.tags, wantTags); err != nil {
 				return err
 			}
+		}
+		if err := s.ensureAttributes(ctx, arn, want, created); err != nil {
+			return err
 		}
 		s.kept[arn] = true
 		out.TargetGroups[want.ResourceID] = arn
@@ -168,7 +171,8 @@ func (s *TargetGroupSynthesizer) create(ctx context.Context, tg model.TargetGrou
 		HealthCheckTimeoutSeconds:  aws.Int32(hc.TimeoutSeconds),
 		HealthyThresholdCount:      aws.Int32(hc.HealthyThreshold),
 		UnhealthyThresholdCount:    aws.Int32(hc.UnhealthyThreshold),
-		Matcher:                    &elbv2types.Matcher{HttpCode: aws.String(hc.Matcher)},
+		Matcher:                    Matcher(tg.ProtocolVersion, hc.Matcher),
+		ProtocolVersion:            protocolVersion(tg.ProtocolVersion),
 		Tags:                       elbTags(wantTags),
 	})
 	if err != nil {
@@ -177,11 +181,9 @@ func (s *TargetGroupSynthesizer) create(ctx context.Context, tg model.TargetGrou
 	return aws.ToString(out.TargetGroups[0].TargetGroupArn), nil
 }
 
-func healthCheckUpdate(arn string, want model.HealthCheck, g elbv2types.TargetGroup) *elbv2.ModifyTargetGroupInput {
-	matcher := ""
-	if g.Matcher != nil {
-		matcher = aws.ToString(g.Matcher.HttpCode)
-	}
+func healthCheckUpdate(arn string, tg model.TargetGroup, g elbv2types.TargetGroup) *elbv2.ModifyTargetGroupInput {
+	want := tg.HealthCheck
+	matcher := MatcherCodes(g.Matcher)
 	if string(g.HealthCheckProtocol) == want.Protocol && aws.ToString(g.HealthCheckPort) == want.Port &&
 		aws.ToString(g.HealthCheckPath) == want.Path && matcher == want.Matcher &&
 		aws.ToInt32(g.HealthCheckIntervalSeconds) == want.IntervalSeconds && aws.ToInt32(g.HealthCheckTimeoutSeconds) == want.TimeoutSeconds &&
@@ -198,7 +200,7 @@ func healthCheckUpdate(arn string, want model.HealthCheck, g elbv2types.TargetGr
 		HealthCheckTimeoutSeconds:  aws.Int32(want.TimeoutSeconds),
 		HealthyThresholdCount:      aws.Int32(want.HealthyThreshold),
 		UnhealthyThresholdCount:    aws.Int32(want.UnhealthyThreshold),
-		Matcher:                    &elbv2types.Matcher{HttpCode: aws.String(want.Matcher)},
+		Matcher:                    Matcher(tg.ProtocolVersion, want.Matcher),
 	}
 }
 

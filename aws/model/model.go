@@ -83,9 +83,25 @@ type TargetGroup struct {
 	VPCID       string      `json:"vpcId"`
 	HealthCheck HealthCheck `json:"healthCheck"`
 	Targets     []Target    `json:"targets"` // sorted by ID then port
+	// ProtocolVersion is HTTP1, HTTP2 or GRPC: how the ALB speaks to the targets. It cannot
+	// change in place either (it is part of the name).
+	ProtocolVersion string `json:"protocolVersion"`
+	// Attributes are the target-group attributes wanted: the user's and the operator's defaults.
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// DefaultAttributes are AWS's defaults of the other attributes the operator knows: one
+	// removed from the annotation (or changed by hand) goes back to its default.
+	DefaultAttributes map[string]string `json:"defaultAttributes,omitempty"`
 }
 
-// HealthCheck is a target group's health check.
+// Protocol versions of a target group.
+const (
+	ProtocolVersionHTTP1 = "HTTP1"
+	ProtocolVersionHTTP2 = "HTTP2"
+	ProtocolVersionGRPC  = "GRPC"
+)
+
+// HealthCheck is a target group's health check. Its Matcher are HTTP codes, or gRPC status codes
+// when the target group's protocol version is GRPC.
 type HealthCheck struct {
 	Protocol           string `json:"protocol"`
 	Port               string `json:"port"` // a number or "traffic-port"

@@ -378,6 +378,7 @@ var (
 		{"gateway.networking.k8s.io", "gateways"}:        {"list", "patch", "watch"},
 		{"gateway.networking.k8s.io", "gateways/status"}: {"patch"},
 		{"gateway.networking.k8s.io", "httproutes"}:      {"list", "watch"},
+		{"gateway.networking.k8s.io", "grpcroutes"}:      {"list", "watch"},
 		{"", "services"}:                       {"list", "patch", "watch"},
 		{"apps", "deployments"}:                {"list", "watch"},
 		{"apps", "daemonsets"}:                 {"list", "watch"},

@@ -111,6 +111,11 @@ func TestBadInputGetsAnEventNamingTheProblemAndCreatesNothingInAWS(t *testing.T)
 			annotations: with("istio-alb.io/inbound-cidrs", "10.0.0.0/8, everyone"),
 			reason:      "InvalidAnnotation", mentions: []string{"istio-alb.io/inbound-cidrs", "everyone"},
 		},
+		{
+			sentence:    "a target-group attribute AWS would refuse is rejected before anything is written",
+			annotations: with("istio-alb.io/target-group-attributes", "deregistration_delay.timeout_seconds=5000"),
+			reason:      "InvalidAnnotation", mentions: []string{"istio-alb.io/target-group-attributes", "deregistration_delay.timeout_seconds=5000", "0 to 3600"},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.sentence, func(t *testing.T) {

@@ -104,7 +104,7 @@ func GatewayAPICRDPaths() ([]string, error) {
 		return nil, err
 	}
 	var paths []string
-	for _, crd := range []string{"gatewayclasses", "gateways", "httproutes", "referencegrants"} {
+	for _, crd := range []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"} {
 		p := filepath.Join(gwDir, "config", "crd", "standard", "gateway.networking.k8s.io_"+crd+".yaml")
 		if _, err := os.Stat(p); err != nil {
 			return nil, err

@@ -60,6 +60,7 @@ var known = []string{
 	HealthCheckPath, HealthCheckPort, HealthCheckInterval, HealthCheckTimeout, HealthyThreshold,
 	UnhealthyThreshold, SuccessCodes, CertificateARNs, RequestCertificate, SSLPolicy, SSLRedirect,
 	Hostnames, DNS, KeepServiceType, LoadBalancerDNS, AddedServiceType,
+	TargetGroupAttributes,
 }
 
 // Values of the scheme, target-type and ip-address-type annotations.
@@ -97,6 +98,9 @@ type Config struct {
 	// KeepServiceType leaves the gateway Service's type alone: the ALB is built on the
 	// nodePorts the Service has (a Helm release owns the type).
 	KeepServiceType bool
+	// TargetGroupAttributes are the target-group attributes the user set (the operator's default
+	// deregistration delay is added by the builder).
+	TargetGroupAttributes map[string]string
 }
 
 // AWS limits the annotations are checked against, so that a value AWS would refuse is
@@ -168,6 +172,13 @@ func ParseWith(a map[string]string, d Defaults) (Config, field.ErrorList) {
 		return ""
 	})
 	p.checkLoadBalancerAttributes(c.LoadBalancerAttributes)
+	c.TargetGroupAttributes = p.pairs(TargetGroupAttributes, func(k string) string {
+		if !attrKey.MatchString(k) {
+			return "keys must be ELBv2 target-group attribute names such as " + DeregistrationDelay
+		}
+		return ""
+	})
+	p.checkTargetGroupAttributes(c.TargetGroupAttributes)
 	if v, ok := a[HealthCheckPath]; ok {
 		if !strings.HasPrefix(v, "/") || len(v) > 1024 {
 			p.invalid(HealthCheckPath, v, "must be a path starting with /")
@@ -185,8 +196,8 @@ func ParseWith(a map[string]string, d Defaults) (Config, field.ErrorList) {
 	c.HealthCheck.HealthyThreshold = p.int32In(HealthyThreshold, 2, 10)
 	c.HealthCheck.UnhealthyThreshold = p.int32In(UnhealthyThreshold, 2, 10)
 	if v, ok := a[SuccessCodes]; ok {
-		if !successCodes.MatchString(v) || !codesIn(v, 200, 499) {
-			p.invalid(SuccessCodes, v, `must be HTTP codes from 200 to 499 such as "200", "200,302" or "200-299" (a range low-high)`)
+		if !HTTPCodes(v) && !GRPCCodes(v) {
+			p.invalid(SuccessCodes, v, `must be HTTP codes from 200 to 499 such as "200", "200,302" or "200-299" (a range low-high), or for a gRPC target group gRPC status codes from 0 to 99 such as "0" or "0-2"`)
 		}
 		c.HealthCheck.SuccessCodes = &v
 	}

@@ -144,6 +144,9 @@ type Server struct {
 	// RedirectRoutes name the routes bound to a plain-HTTP server that redirect to https
 	// whatever the request came over (Gateway API HTTPRoute RequestRedirect filters).
 	RedirectRoutes []string
+	// RouteKinds are the kinds of the routes attached to a Gateway API listener (HTTPRoute,
+	// GRPCRoute), sorted and distinct; nil for an Istio server.
+	RouteKinds []string
 }
 
 // TLS modes of a gateway server. Only SIMPLE (terminate with a certificate) can be done by the

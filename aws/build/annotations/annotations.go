@@ -44,6 +44,7 @@ const (
 	Hostnames              = Prefix + "hostnames"
 	DNS                    = Prefix + "dns"
 	KeepServiceType        = Prefix + "keep-service-type"
+	WAFv2ACLARN            = Prefix + "wafv2-acl-arn"
 
 	// LoadBalancerDNS is written by the operator: the ALB's DNS name.
 	LoadBalancerDNS = Prefix + "load-balancer-dns"
@@ -60,6 +61,7 @@ var known = []string{
 	HealthCheckPath, HealthCheckPort, HealthCheckInterval, HealthCheckTimeout, HealthyThreshold,
 	UnhealthyThreshold, SuccessCodes, CertificateARNs, RequestCertificate, SSLPolicy, SSLRedirect,
 	Hostnames, DNS, KeepServiceType, LoadBalancerDNS, AddedServiceType,
+	WAFv2ACLARN,
 }
 
 // Values of the scheme, target-type and ip-address-type annotations.
@@ -97,6 +99,9 @@ type Config struct {
 	// KeepServiceType leaves the gateway Service's type alone: the ALB is built on the
 	// nodePorts the Service has (a Helm release owns the type).
 	KeepServiceType bool
+	// WAFv2ACLARN is the REGIONAL WAFv2 web ACL to associate with the ALB; empty when not
+	// annotated.
+	WAFv2ACLARN string
 }
 
 // AWS limits the annotations are checked against, so that a value AWS would refuse is
@@ -212,6 +217,7 @@ func ParseWith(a map[string]string, d Defaults) (Config, field.ErrorList) {
 		}
 		c.SSLPolicy = v
 	}
+	c.WAFv2ACLARN = p.webACL()
 	c.Hostnames = p.list(Hostnames)
 	for i, h := range c.Hostnames {
 		c.Hostnames[i] = strings.ToLower(strings.TrimSuffix(h, "."))

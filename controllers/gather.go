@@ -66,5 +66,8 @@ func (p *Pipeline) gather(ctx context.Context, gw client.Object, owner tags.Owne
 	if err := p.TLS.gather(ctx, &in, cfg, fresh); err != nil {
 		return in, err
 	}
+	if err := p.gatherWebACL(ctx, &in, cfg, fresh); err != nil {
+		return in, err
+	}
 	return in, nil
 }

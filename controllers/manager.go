@@ -36,6 +36,7 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/wafv2"
 )
 
 // Options are the operator's flags (DESIGN §3); each has an environment-variable default.
@@ -130,7 +131,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", 50, "requests a second to the Kubernetes API server")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", 100, "burst of requests to the Kubernetes API server")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "how many Gateways of each kind are reconciled at once")
-	fs.StringVar(&o.AWSRateLimits, "aws-rate-limits", os.Getenv("AWS_RATE_LIMITS"), "client-side AWS call limits per service as <service>=<qps>[:<burst>],... (ec2, elbv2, route53, acm, tagging); defaults route53=4:5 (Route53 allows 5 a second per account), elbv2=40:80, ec2=40:80, acm=10:20, tagging=10:20")
+	fs.StringVar(&o.AWSRateLimits, "aws-rate-limits", os.Getenv("AWS_RATE_LIMITS"), "client-side AWS call limits per service as <service>=<qps>[:<burst>],... (ec2, elbv2, route53, acm, tagging, wafv2); defaults route53=4:5 (Route53 allows 5 a second per account), elbv2=40:80, ec2=40:80, acm=10:20, tagging=10:20, wafv2=5:10")
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", 2*time.Minute, "the longest one reconcile of one Gateway may take; it is retried after")
 	fs.DurationVar(&o.APIDiscoveryInterval, "api-discovery-interval", 30*time.Second, "how often to check whether the CRDs of a Gateway kind that was missing (Istio's or the Gateway API's) are installed now, to start its controller; 0 checks only at start")
 	fs.StringVar(&o.NamespaceSelector, "namespace-selector", os.Getenv("NAMESPACE_SELECTOR"), "label selector of the namespaces whose Gateways may use the operator (e.g. istio-alb.io/allowed=true); all when empty")
@@ -330,7 +331,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 	pipeline := &Pipeline{
 		Client:     mgr.GetClient(),
 		Events:     mgr.GetEventRecorder("istio-alb-operator"),
-		Deployer:   &deploy.Deployer{Tagging: aws.Tagging, EC2: aws.EC2, ELBV2: aws.ELBV2, Backend: &ec2.Backend{API: aws.EC2, Cluster: o.ClusterName}},
+		Deployer:   &deploy.Deployer{Tagging: aws.Tagging, EC2: aws.EC2, ELBV2: aws.ELBV2, Backend: &ec2.Backend{API: aws.EC2, Cluster: o.ClusterName}, WAFV2: aws.WAFV2},
 		Discoverer: &ec2.Discoverer{API: aws.EC2, ClusterName: o.ClusterName, VPCID: o.VPCID, TTL: o.SyncPeriod},
 		TLS: &TLS{
 			Catalog:          &acm.Catalog{API: aws.ACM, TTL: o.CertificateCacheTTL},
@@ -348,6 +349,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		SyncPeriod:     o.SyncPeriod,
 		FullSyncPeriod: o.FullSyncPeriod,
 		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry, ReconcileTimeout: o.ReconcileTimeout,
+		WebACLs: &wafv2.WebACLs{API: aws.WAFV2, TTL: o.CertificateCacheTTL},
 	}
 	// The drift pass hands the gateways that drifted to their controller.
 	pass := &DriftPass{Pipeline: pipeline, Client: mgr.GetClient(), Drifted: map[string]chan event.GenericEvent{

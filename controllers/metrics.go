@@ -11,6 +11,7 @@ import (
 	elbv2sdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	taggingsdk "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	route53sdk "github.com/aws/aws-sdk-go-v2/service/route53"
+	wafv2sdk "github.com/aws/aws-sdk-go-v2/service/wafv2"
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/wafv2"
 )
 
 // The operator's Prometheus metrics, served on --metrics-bind-address beside controller-runtime's
@@ -84,6 +86,7 @@ var awsAPIs = map[string]reflect.Type{
 	acmsdk.ServiceID:     reflect.TypeFor[acm.API](),
 	route53sdk.ServiceID: reflect.TypeFor[dns.API](),
 	taggingsdk.ServiceID: reflect.TypeFor[tags.TaggingAPI](),
+	wafv2sdk.ServiceID:   reflect.TypeFor[wafv2.API](),
 }
 
 // RecordBuildInfo publishes istio_alb_build_info for this build's version.

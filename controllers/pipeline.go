@@ -21,6 +21,7 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/wafv2"
 )
 
 // Finalizer holds a Gateway until its AWS resources are deleted and its Service restored.
@@ -70,6 +71,8 @@ type Pipeline struct {
 	MaxUserErrorRetry time.Duration
 	// ReconcileTimeout bounds one reconcile; zero means none.
 	ReconcileTimeout time.Duration
+	// WebACLs tells whether the web ACL a Gateway names exists (cached reads).
+	WebACLs *wafv2.WebACLs
 
 	memory
 	surveys

@@ -108,6 +108,7 @@ func Build(owner tags.Owner, fe *frontend.Frontend, cfg annotations.Config, env 
 		IPAddressType: cfg.IPAddressType,
 		Subnets:       subnets,
 		Attributes:    cfg.LoadBalancerAttributes,
+		WebACLARN:     cfg.WAFv2ACLARN,
 	}
 	if defaults := annotations.LoadBalancerAttributeDefaults(); len(defaults) > 0 {
 		for k := range cfg.LoadBalancerAttributes {

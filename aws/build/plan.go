@@ -61,6 +61,9 @@ type Facts struct {
 	Named map[string]model.Certificate
 	// Requested are the certificates the operator requested for this gateway.
 	Requested []model.Certificate
+	// WebACLs says, for the web ACL of istio-alb.io/wafv2-acl-arn (asked about only when it is
+	// of this region and account), whether it exists.
+	WebACLs map[string]bool
 }
 
 // Input is everything the planner needs for one gateway.
@@ -168,6 +171,7 @@ func Plan(in Input) (*GatewayPlan, []Problem) {
 	protocolVersion, protocolNotes := ProtocolVersion(fe, cfg, len(tls.certificates) > 0)
 	p.Notes = append(p.Notes, protocolNotes...)
 	probs = append(probs, checkSuccessCodes(cfg, protocolVersion)...)
+	probs = append(probs, checkWebACL(in, cfg)...)
 	if len(probs) > 0 {
 		return nil, probs
 	}

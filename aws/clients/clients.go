@@ -20,6 +20,7 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/wafv2"
 	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/time/rate"
 )
@@ -32,6 +33,7 @@ type Clients struct {
 	Tagging *tagging.Client
 	ACM     *acm.Client
 	Route53 *route53.Client
+	WAFV2   *wafv2.Client
 	Calls   *Recorder
 }
 
@@ -45,7 +47,7 @@ type Options struct {
 	// Observe, when set, is told of every call and its error (metrics).
 	Observe func(Call, error)
 	// RateLimits bound the calls per second to each service, by short name (ec2, elbv2,
-	// route53, acm, tagging); a service without a limit is not limited.
+	// route53, acm, tagging, wafv2); a service without a limit is not limited.
 	RateLimits map[string]RateLimit
 }
 
@@ -64,11 +66,15 @@ var DefaultRateLimits = map[string]RateLimit{
 	"ec2":     {QPS: 40, Burst: 80},
 	"acm":     {QPS: 10, Burst: 20},
 	"tagging": {QPS: 10, Burst: 20},
+	// WAFv2 is called when the stack of a gateway with a web ACL is applied, and when an ALB is
+	// replaced.
+	"wafv2": {QPS: 5, Burst: 10},
 }
 
 // serviceIDs map the short names of RateLimits to the SDK's service ids.
 var serviceIDs = map[string]string{
 	"ec2": "EC2", "elbv2": "Elastic Load Balancing v2", "route53": "Route 53", "acm": "ACM", "tagging": "Resource Groups Tagging API",
+	"wafv2": wafv2.ServiceID,
 }
 
 // ParseRateLimits reads "route53=4:5,elbv2=40:80" (qps:burst; a burst left out is the QPS
@@ -81,7 +87,7 @@ func ParseRateLimits(s string) (map[string]RateLimit, error) {
 	for _, item := range strings.Split(s, ",") {
 		name, value, ok := strings.Cut(strings.TrimSpace(item), "=")
 		if _, known := serviceIDs[name]; !ok || !known {
-			return nil, fmt.Errorf("rate limit %q: want <service>=<qps>[:<burst>] with service one of ec2, elbv2, route53, acm, tagging", item)
+			return nil, fmt.Errorf("rate limit %q: want <service>=<qps>[:<burst>] with service one of ec2, elbv2, route53, acm, tagging, wafv2", item)
 		}
 		qps, burst, hasBurst := strings.Cut(value, ":")
 		var l RateLimit
@@ -134,6 +140,7 @@ func New(ctx context.Context, o Options) (*Clients, error) {
 		Tagging: tagging.NewFromConfig(cfg),
 		ACM:     acm.NewFromConfig(cfg),
 		Route53: route53.NewFromConfig(cfg),
+		WAFV2:   wafv2.NewFromConfig(cfg),
 		Calls:   rec,
 	}, nil
 }
@@ -232,6 +239,7 @@ var iamPrefixes = map[string]string{
 	"Resource Groups Tagging API": "tag",
 	"ACM":                         "acm",
 	"Route 53":                    "route53",
+	wafv2.ServiceID:               "wafv2",
 }
 
 // IAMAction is the IAM action that authorises the call, e.g. "ec2:DescribeInstances".

@@ -11,11 +11,14 @@ import (
 var (
 	// notFoundCodes say the resource asked about does not exist (any more).
 	notFoundCodes = codes("LoadBalancerNotFound", "TargetGroupNotFound", "ListenerNotFound", "InvalidGroup.NotFound",
-		"InvalidGroupId.NotFound", "ResourceNotFoundException", "NoSuchHostedZone", "CertificateNotFound")
+		"InvalidGroupId.NotFound", "ResourceNotFoundException", "NoSuchHostedZone", "CertificateNotFound",
+		"WAFNonexistentItemException")
 	// duplicateCodes say a resource of that name exists already.
 	duplicateCodes = codes("DuplicateLoadBalancerName", "DuplicateTargetGroupName", "InvalidGroup.Duplicate", "DuplicateListener")
 	// notYetCodes say AWS is still releasing a dependency; the same call succeeds later.
-	notYetCodes = codes("DependencyViolation", "ResourceInUse")
+	notYetCodes = codes("DependencyViolation", "ResourceInUse",
+		// WAF has not yet propagated a web ACL created moments before.
+		"WAFUnavailableEntityException")
 	// throttlingCodes say the call was rate-limited.
 	throttlingCodes = codes("Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
 		"TooManyRequestsException", "PriorRequestNotComplete", "RequestThrottled", "RequestThrottledException", "SlowDown")

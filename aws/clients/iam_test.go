@@ -13,6 +13,7 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/wafv2"
 )
 
 // PolicyActions reads the actions manifests/iam-policy.json allows. Its Deny statements (the
@@ -69,10 +70,14 @@ func TestTheIAMPolicyNamesExactlyTheCallsTheCodeCanMake(t *testing.T) {
 		"acm":                  reflect.TypeFor[acm.API](),
 		"route53":              reflect.TypeFor[dns.API](),
 		"tag":                  reflect.TypeFor[tags.TaggingAPI](),
+		"wafv2":                reflect.TypeFor[wafv2.API](),
 	}
-	// Tagging on create is authorised separately from the create call itself, and ELB creates
-	// its service-linked role on the account's first load balancer.
-	want := []string{"acm:AddTagsToCertificate", "iam:CreateServiceLinkedRole"}
+	// Tagging on create is authorised separately from the create call itself, ELB creates
+	// its service-linked role on the account's first load balancer, and WAF's association calls
+	// are authorised on the ALB by ELB's permission-only actions.
+	want := []string{"acm:AddTagsToCertificate", "iam:CreateServiceLinkedRole",
+		"elasticloadbalancing:CreateWebACLAssociation", "elasticloadbalancing:DeleteWebACLAssociation",
+		"elasticloadbalancing:GetLoadBalancerWebACL"}
 	for prefix, typ := range apis {
 		for i := range typ.NumMethod() {
 			want = append(want, prefix+":"+typ.Method(i).Name)

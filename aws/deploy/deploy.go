@@ -1,7 +1,8 @@
 // Package deploy applies one gateway's desired stack to AWS with one synthesizer per kind —
-// security groups, target groups with their targets, the load balancer, its listeners —, run
-// forward in dependency order; then each deletes what the stack no longer asks for, in reverse
-// order, so nothing is deleted while still used. A teardown is the same apply with an empty stack.
+// security groups, target groups with their targets, the load balancer, its web ACL association,
+// its listeners —, run forward in dependency order; then each deletes what the stack no longer
+// asks for, in reverse order, so nothing is deleted while still used. A teardown is the same
+// apply with an empty stack.
 // Actual state comes from AWS: the gateway's resources are found by their ownership tags (one
 // tagging-API call), by the ARNs remembered from the last apply and by their deterministic names;
 // a remembered resource that no longer exists is forgotten and built again.
@@ -18,6 +19,7 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/wafv2"
 )
 
 // ErrNotYet wraps an AWS refusal that resolves itself with time; see clients.ErrNotYet.
@@ -44,6 +46,8 @@ type Deployer struct {
 	ELBV2   elbv2.API
 	// Backend is the cluster's backend security group, shared by every gateway.
 	Backend *ec2.Backend
+	// WAFV2 associates the web ACLs of the gateways' ALBs.
+	WAFV2 wafv2.API
 }
 
 // Names are the deterministic names of resources a gateway may have, looked up by name when
@@ -116,9 +120,13 @@ func (d *Deployer) Apply(ctx context.Context, req Request) (Result, error) {
 	sg := &ec2.SecurityGroupSynthesizer{API: d.EC2, Owner: req.Owner, Stack: stack}
 	tg := &elbv2.TargetGroupSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: stack}
 	lb := &elbv2.LoadBalancerSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: stack, KeepProtected: req.KeepProtected, KeepReplaced: req.KeepReplaced}
+	// The web ACL after the load balancer and before its listeners: a new ALB has its web ACL
+	// before it takes traffic; a load balancer to delete loses its association just before.
+	waf := &wafv2.Synthesizer{API: d.WAFV2, Tagging: d.ELBV2, Stack: stack, LoadBalancers: lb}
+	lb.BeforeDelete = waf.BeforeDelete
 	listeners := &elbv2.ListenerSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: stack}
-	synthesizers := []Synthesizer{sg, tg, lb, listeners}
-	names := [][]string{req.Names.SecurityGroups, req.Names.TargetGroups, req.Names.LoadBalancers, nil}
+	synthesizers := []Synthesizer{sg, tg, lb, waf, listeners}
+	names := [][]string{req.Names.SecurityGroups, req.Names.TargetGroups, req.Names.LoadBalancers, nil, nil}
 
 	owned := func() []tags.Tagged {
 		var out []tags.Tagged

@@ -39,6 +39,9 @@ type LoadBalancerSynthesizer struct {
 	// KeepReplaced leaves a load balancer the stack's replaces (a scheme change) for a later
 	// apply: the records move to the new one first.
 	KeepReplaced bool
+	// BeforeDelete, when set, is called right before a load balancer is deleted (its deletion
+	// protection off): what is attached to it and not ours to delete is detached first.
+	BeforeDelete func(ctx context.Context, arn string) error
 
 	actual  []loadBalancer
 	kept    string
@@ -267,6 +270,11 @@ func (s *LoadBalancerSynthesizer) PostSynthesize(ctx context.Context) error {
 		}
 		if err := s.unprotect(ctx, arn); err != nil {
 			return err
+		}
+		if s.BeforeDelete != nil {
+			if err := s.BeforeDelete(ctx, arn); err != nil {
+				return err
+			}
 		}
 		_, err := s.API.DeleteLoadBalancer(ctx, &elbv2.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(arn)})
 		switch {

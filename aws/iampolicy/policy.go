@@ -88,6 +88,9 @@ const (
 	certificates   = "arn:aws:acm:*:*:certificate/*"
 	elbLinkedRole  = "arn:aws:iam::*:role/aws-service-role/" + ELBServiceName + "/AWSServiceRoleForElasticLoadBalancing"
 	hostedZoneARN  = "arn:aws:route53:::hostedzone/"
+	// webACLs are the web ACLs an ALB can be associated with: REGIONAL ones (CloudFront's are
+	// global).
+	webACLs = "arn:aws:wafv2:*:*:regional/webacl/*/*"
 )
 
 // The condition keys.
@@ -145,6 +148,7 @@ func Render(o Options) (Document, error) {
 				"tag:GetResources",
 				"acm:ListCertificates", "acm:DescribeCertificate",
 				"route53:ListHostedZones", "route53:ListHostedZonesByVPC",
+				"wafv2:GetWebACL", "wafv2:GetWebACLForResource",
 			},
 			Resource: Values{"*"},
 		},
@@ -201,7 +205,7 @@ func Render(o Options) (Document, error) {
 			// One statement for every change and delete, to stay within the 6,144 characters of
 			// a managed policy: each action is matched only against its own resource types
 			// (CreateListener against the load balancer it goes on).
-			Sid:    "ChangeAndDeleteOnlyThisClustersResources",
+			Sid:    "ChangeOnlyThisClustersResources",
 			Effect: "Allow",
 			Action: []string{
 				"ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress",
@@ -215,11 +219,26 @@ func Render(o Options) (Document, error) {
 				"elasticloadbalancing:CreateListener", "elasticloadbalancing:ModifyListener",
 				"elasticloadbalancing:DeleteListener",
 				"elasticloadbalancing:AddListenerCertificates", "elasticloadbalancing:RemoveListenerCertificates",
-				"elasticloadbalancing:AddTags",
+				"elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags",
 				"acm:DeleteCertificate",
+				// ELB's permission-only actions that WAF's association calls (and its read of an
+				// ALB's web ACL) need on the ALB; the legacy elasticloadbalancing:SetWebAcl takes
+				// no resource, so it could not be scoped.
+				"elasticloadbalancing:CreateWebACLAssociation", "elasticloadbalancing:DeleteWebACLAssociation",
+				"elasticloadbalancing:GetLoadBalancerWebACL",
 			},
 			Resource:  Values{securityGroups, loadBalancers, targetGroups, listeners, certificates},
 			Condition: ours(),
+		},
+		{
+			// The WAFv2 half of a web ACL association. WAF authorises it on the web ACL, which is
+			// the user's and carries no tag of ours, and on the ALB, for which WAF has no
+			// condition key: ELB's half (its permission-only *WebACLAssociation actions above)
+			// is what needs this cluster's tag on the ALB.
+			Sid:      "WebACLAssociations",
+			Effect:   "Allow",
+			Action:   []string{"wafv2:AssociateWebACL", "wafv2:DisassociateWebACL"},
+			Resource: Values{webACLs, loadBalancers},
 		},
 		{
 			// The node security group is EKS's, not ours, so it cannot carry our tag. The operator

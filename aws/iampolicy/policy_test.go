@@ -69,6 +69,7 @@ func TestTheStatementsOfClusterBlueWithZoneZ123(t *testing.T) {
 		lis         = "arn:aws:elasticloadbalancing:*:*:listener/app/*/*/*"
 		certs       = "arn:aws:acm:*:*:certificate/*"
 		zone        = "arn:aws:route53:::hostedzone/Z123"
+		webACLs     = "arn:aws:wafv2:*:*:regional/webacl/*/*"
 	)
 	for _, c := range []struct {
 		action   string
@@ -114,7 +115,18 @@ func TestTheStatementsOfClusterBlueWithZoneZ123(t *testing.T) {
 		{"elasticloadbalancing:AddListenerCertificates", "Allow", "StringEquals", resourceTag, "blue", lis},
 		{"elasticloadbalancing:RemoveListenerCertificates", "Allow", "StringEquals", resourceTag, "blue", lis},
 		{"elasticloadbalancing:AddTags", "Allow", "StringEquals", resourceTag, "blue", lbs},
+		{"elasticloadbalancing:RemoveTags", "Allow", "StringEquals", resourceTag, "blue", lbs},
 		{"acm:DeleteCertificate", "Allow", "StringEquals", resourceTag, "blue", certs},
+		// Web ACL associations: WAF's half on regional web ACLs and ALBs (no key for a tag of
+		// ours), ELB's half (reading an ALB's web ACL too) only on this cluster's ALBs.
+		{"wafv2:GetWebACL", "Allow", "", "", "", "*"},
+		{"wafv2:GetWebACLForResource", "Allow", "", "", "", "*"},
+		{"wafv2:AssociateWebACL", "Allow", "", "", "", webACLs},
+		{"wafv2:AssociateWebACL", "Allow", "", "", "", lbs},
+		{"wafv2:DisassociateWebACL", "Allow", "", "", "", lbs},
+		{"elasticloadbalancing:CreateWebACLAssociation", "Allow", "StringEquals", resourceTag, "blue", lbs},
+		{"elasticloadbalancing:DeleteWebACLAssociation", "Allow", "StringEquals", resourceTag, "blue", lbs},
+		{"elasticloadbalancing:GetLoadBalancerWebACL", "Allow", "StringEquals", resourceTag, "blue", lbs},
 		// The node security group: EKS's tag for this cluster, not ours.
 		{"ec2:AuthorizeSecurityGroupIngress", "Allow", "StringEquals", "aws:ResourceTag/kubernetes.io/cluster/blue", "owned", sgs},
 		{"ec2:RevokeSecurityGroupIngress", "Allow", "StringEquals", "aws:ResourceTag/kubernetes.io/cluster/blue", "shared", sgs},
@@ -175,12 +187,14 @@ func TestEveryWriteNeedsThisClustersTagButTheDocumentedExceptions(t *testing.T) 
 	doc := render(t, iampolicy.Options{ClusterName: "blue", HostedZoneIDs: []string{"Z123"}})
 	// Why each exception is one: the VPC half of CreateSecurityGroup (the group's half needs
 	// the tag), the node security group (EKS's), Route53 records (scoped by zone), ELB's
-	// service-linked role (scoped by service name).
+	// service-linked role (scoped by service name), WAF's half of a web ACL association (the web
+	// ACL is the user's, WAF has no condition key for the ALB; ELB's half needs the tag).
 	exceptions := map[string]bool{
 		"CreateSecurityGroupInAVPC":  true,
 		"NodeSecurityGroupRules":     true,
 		"RecordsOnlyInTheGivenZones": true,
 		"ELBServiceLinkedRole":       true,
+		"WebACLAssociations":         true,
 	}
 	for _, s := range doc.Statement {
 		if s.Effect != "Allow" || exceptions[s.Sid] || !slices.ContainsFunc(s.Action, func(a string) bool { return !isRead(a) }) {
@@ -228,11 +242,13 @@ func TestANameThatCouldActAsAWildcardOrVariableIsRefused(t *testing.T) {
 	}
 }
 
-func TestThePolicyFitsAManagedPolicyWithTwentyZonesOrALongNameAndTen(t *testing.T) {
+// The web ACL statements took the room of five zones (of three with a short name): the policy of
+// a 100-character name with more zones is for an inline policy (iam-policy warns).
+func TestThePolicyFitsAManagedPolicyWithFifteenZonesOrALongNameAndFour(t *testing.T) {
 	for _, c := range []struct {
 		cluster string
 		zones   int
-	}{{"my-cluster", 20}, {strings.Repeat("c", 100), 10}} {
+	}{{"my-cluster", 15}, {strings.Repeat("c", 100), 4}} {
 		var zones []string
 		for i := range c.zones {
 			zones = append(zones, fmt.Sprintf("Z%020d", i))

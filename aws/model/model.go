@@ -131,6 +131,9 @@ type LoadBalancer struct {
 	// DefaultAttributes are AWS's defaults of the other attributes the operator knows: an
 	// attribute removed from the annotation (or changed by hand) goes back to its default.
 	DefaultAttributes map[string]string `json:"defaultAttributes,omitempty"`
+	// WebACLARN is the WAFv2 web ACL the Gateway's annotation associates with the ALB; empty
+	// removes the one the operator associated and leaves one attached by hand alone.
+	WebACLARN string `json:"webACLArn,omitempty"`
 }
 
 // Listener is one ALB listener.

@@ -44,6 +44,7 @@ const (
 	Hostnames              = Prefix + "hostnames"
 	DNS                    = Prefix + "dns"
 	KeepServiceType        = Prefix + "keep-service-type"
+	WAFv2ACLARN            = Prefix + "wafv2-acl-arn"
 
 	// LoadBalancerDNS is written by the operator: the ALB's DNS name.
 	LoadBalancerDNS = Prefix + "load-balancer-dns"
@@ -61,6 +62,7 @@ var known = []string{
 	UnhealthyThreshold, SuccessCodes, CertificateARNs, RequestCertificate, SSLPolicy, SSLRedirect,
 	Hostnames, DNS, KeepServiceType, LoadBalancerDNS, AddedServiceType,
 	TargetGroupAttributes,
+	WAFv2ACLARN,
 }
 
 // Values of the scheme, target-type and ip-address-type annotations.
@@ -101,6 +103,9 @@ type Config struct {
 	// TargetGroupAttributes are the target-group attributes the user set (the operator's default
 	// deregistration delay is added by the builder).
 	TargetGroupAttributes map[string]string
+	// WAFv2ACLARN is the REGIONAL WAFv2 web ACL to associate with the ALB; empty when not
+	// annotated.
+	WAFv2ACLARN string
 }
 
 // AWS limits the annotations are checked against, so that a value AWS would refuse is
@@ -220,6 +225,7 @@ func ParseWith(a map[string]string, d Defaults) (Config, field.ErrorList) {
 		}
 		c.SSLPolicy = v
 	}
+	c.WAFv2ACLARN = p.webACL()
 	c.Hostnames = p.list(Hostnames)
 	for i, h := range c.Hostnames {
 		c.Hostnames[i] = strings.ToLower(strings.TrimSuffix(h, "."))

@@ -234,21 +234,8 @@ func (s *LoadBalancerSynthesizer) ensureAttributes(ctx context.Context, arn stri
 		}
 	}
 	var change []elbv2types.LoadBalancerAttribute
-	for _, k := range slices.Sorted(maps.Keys(want.Attributes)) {
-		if v, ok := have[k]; !ok || v != want.Attributes[k] {
-			if !ok && want.Attributes[k] == want.DefaultAttributes[k] {
-				continue
-			}
-			change = append(change, elbv2types.LoadBalancerAttribute{Key: aws.String(k), Value: aws.String(want.Attributes[k])})
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(want.DefaultAttributes)) {
-		if _, set := want.Attributes[k]; set {
-			continue
-		}
-		if v, ok := have[k]; ok && v != want.DefaultAttributes[k] {
-			change = append(change, elbv2types.LoadBalancerAttribute{Key: aws.String(k), Value: aws.String(want.DefaultAttributes[k])})
-		}
+	for _, kv := range attributeChanges(want.Attributes, want.DefaultAttributes, have) {
+		change = append(change, elbv2types.LoadBalancerAttribute{Key: aws.String(kv[0]), Value: aws.String(kv[1])})
 	}
 	if len(change) == 0 {
 		return nil
@@ -351,4 +338,28 @@ func securityGroups(out *model.Deployed) []string {
 
 func sameSet(a, b []string) bool {
 	return strings.Join(slices.Sorted(slices.Values(a)), ",") == strings.Join(slices.Sorted(slices.Values(b)), ",")
+}
+
+// attributeChanges returns, sorted by key, the attributes to write so that what AWS reports
+// (have) becomes want, and every known attribute left out of want (defaults) is back at its
+// default. An attribute AWS does not report is taken to be at its default.
+func attributeChanges(want, defaults, have map[string]string) [][2]string {
+	var out [][2]string
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if v, ok := have[k]; !ok || v != want[k] {
+			if !ok && want[k] == defaults[k] {
+				continue
+			}
+			out = append(out, [2]string{k, want[k]})
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(defaults)) {
+		if _, set := want[k]; set {
+			continue
+		}
+		if v, ok := have[k]; ok && v != defaults[k] {
+			out = append(out, [2]string{k, defaults[k]})
+		}
+	}
+	return out
 }

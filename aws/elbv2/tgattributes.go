@@ -3,8 +3,6 @@ package elbv2
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -60,18 +58,8 @@ func (s *TargetGroupSynthesizer) ensureAttributes(ctx context.Context, arn strin
 		}
 	}
 	var change []elbv2types.TargetGroupAttribute
-	for _, k := range slices.Sorted(maps.Keys(want.Attributes)) {
-		if v, ok := have[k]; !ok || v != want.Attributes[k] {
-			change = append(change, elbv2types.TargetGroupAttribute{Key: aws.String(k), Value: aws.String(want.Attributes[k])})
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(want.DefaultAttributes)) {
-		if _, set := want.Attributes[k]; set {
-			continue
-		}
-		if v, ok := have[k]; ok && v != want.DefaultAttributes[k] {
-			change = append(change, elbv2types.TargetGroupAttribute{Key: aws.String(k), Value: aws.String(want.DefaultAttributes[k])})
-		}
+	for _, kv := range attributeChanges(want.Attributes, want.DefaultAttributes, have) {
+		change = append(change, elbv2types.TargetGroupAttribute{Key: aws.String(kv[0]), Value: aws.String(kv[1])})
 	}
 	if len(change) == 0 {
 		return nil

@@ -127,15 +127,15 @@ func (d *DryRun) arn(service, resource string) string {
 
 func isDry(s *string) bool { return strings.Contains(aws.ToString(s), dryMark) }
 
-// Deployer is a deployer whose writes go to the dry run; the backend security group is read
-// afresh (its cache must not learn made-up ids).
+// Deployer is a deployer whose writes go to the dry run; the backend security group starts from
+// what the real one knows, in a copy (it must not learn made-up ids).
 func (d *DryRun) Deployer(real *Deployer) *Deployer {
 	out := &Deployer{Tagging: real.Tagging, EC2: d.EC2(real.EC2), ELBV2: d.ELBV2(real.ELBV2)}
 	if real.WAFV2 != nil {
 		out.WAFV2 = d.WAFV2(real.WAFV2)
 	}
 	if real.Backend != nil {
-		out.Backend = &ec2.Backend{API: out.EC2, Cluster: real.Backend.Cluster}
+		out.Backend = real.Backend.Copy(out.EC2)
 	}
 	return out
 }

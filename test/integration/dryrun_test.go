@@ -272,3 +272,74 @@ func exitStderr(err error) string {
 	}
 	return ""
 }
+
+func TestADryRunOfASchemeChangeListsTheNewALBAndTheOldOnesDeletionAsTheRealRunMakesThem(t *testing.T) {
+	s := newScenario(t, scenarioOptions{})
+	s.article("/healthz/ready")
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "gw", s.selector, []string{articleHost}, enabled)))
+	s.waitDNS("gw")
+	s.settledWrites(s.calls.Snapshot())
+	old, _, _ := s.loadBalancer(s.gatewayKey("gw"))
+
+	before := s.calls.Snapshot()
+	setAnnotations(s, "gw", map[string]string{"istio-alb.io/dry-run": "true", "istio-alb.io/scheme": "internal"})
+	text := s.waitPlan("gw", "")
+	t.Logf("plan:\n%s", text)
+	if w := mutating(s.calls.Since(before)); len(w) > 0 {
+		t.Fatalf("the dry run wrote to AWS: %s", formatCalls(w))
+	}
+	planned := awsCalls(parsePlan(t, text))
+	if planned[clients.Call{Service: "Elastic Load Balancing v2", Operation: "CreateLoadBalancer"}] != 1 ||
+		planned[clients.Call{Service: "Elastic Load Balancing v2", Operation: "DeleteLoadBalancer"}] != 1 {
+		t.Fatalf("the plan of a scheme change: %s", formatCalls(planned))
+	}
+	real := s.calls.Snapshot()
+	setAnnotations(s, "gw", map[string]string{"istio-alb.io/dry-run": ""})
+	must(t, rig.Eventually(waitAWS, 100*time.Millisecond, func() error {
+		if by := s.owned(s.gatewayKey("gw")); len(by["lb"]) != 1 {
+			return fmt.Errorf("%d load balancers", len(by["lb"]))
+		}
+		if lb, _, _ := s.loadBalancer(s.gatewayKey("gw")); lb.Scheme != "internal" || *lb.LoadBalancerArn == *old.LoadBalancerArn {
+			return fmt.Errorf("scheme %s", lb.Scheme)
+		}
+		return nil
+	}))
+	if made := s.settledWrites(real); !maps.Equal(made, planned) {
+		t.Fatalf("the real run wrote\n%s\nthe plan said\n%s", formatCalls(made), formatCalls(planned))
+	}
+}
+
+func TestADryRunGatewayBesideABuiltOneOnTheSameServicePlansOnlyItsOwnResources(t *testing.T) {
+	s := newScenario(t, scenarioOptions{})
+	s.article("/healthz/ready")
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "one", s.selector, []string{articleHost}, enabled)))
+	s.waitDNS("one")
+	s.settledWrites(s.calls.Snapshot())
+
+	before := s.calls.Snapshot()
+	dry := map[string]string{"istio-alb.io/enabled": "true", "istio-alb.io/dry-run": "true"}
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "two", s.selector, []string{"two.example.com"}, dry)))
+	text := s.waitPlan("two", "")
+	t.Logf("plan:\n%s", text)
+	if w := mutating(s.calls.Since(before)); len(w) > 0 {
+		t.Fatalf("the dry run wrote to AWS: %s", formatCalls(w))
+	}
+	plan := parsePlan(t, text)
+	// The backend group and the node rules for the shared nodePorts exist; the Service is
+	// already NodePort.
+	for _, c := range plan {
+		if c.kind == "service" {
+			t.Fatalf("the plan of a second gateway changes the Service:\n%s", text)
+		}
+	}
+	if strings.Contains(text, "-backend-") || strings.Contains(text, s.env.NodeSecurityGroupID) {
+		t.Fatalf("the plan touches the backend group or the node security group again:\n%s", text)
+	}
+	planned := awsCalls(plan)
+	real := s.calls.Snapshot()
+	setAnnotations(s, "two", map[string]string{"istio-alb.io/dry-run": ""})
+	s.waitDNS("two")
+	if made := s.settledWrites(real); !maps.Equal(made, planned) {
+		t.Fatalf("the real run wrote\n%s\nthe plan said\n%s", formatCalls(made), formatCalls(planned))
+	}
+}

@@ -17,8 +17,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/controllers"
 	"github.com/istio-alb-operator/istio-alb-operator/test/fixtures"
@@ -339,6 +341,44 @@ func TestADryRunGatewayBesideABuiltOneOnTheSameServicePlansOnlyItsOwnResources(t
 	real := s.calls.Snapshot()
 	setAnnotations(s, "two", map[string]string{"istio-alb.io/dry-run": ""})
 	s.waitDNS("two")
+	if made := s.settledWrites(real); !maps.Equal(made, planned) {
+		t.Fatalf("the real run wrote\n%s\nthe plan said\n%s", formatCalls(made), formatCalls(planned))
+	}
+}
+
+func TestADryRunGatewayAPIGatewayWritesNothingAndListsTheWritesTheRealRunMakes(t *testing.T) {
+	s := newScenario(t, scenarioOptions{istiod: true})
+	ns := s.istioNS
+	before := s.calls.Snapshot()
+	dry := map[string]string{"istio-alb.io/enabled": "true", "istio-alb.io/dry-run": "true"}
+	must(t, s.k8s.Create(s.ctx, fixtures.GatewayAPIGateway(ns, "gateway", dry, fixtures.HTTPListener("http", 80, "*.example.com", gwapiv1.NamespacesFromAll))))
+	must(t, s.k8s.Create(s.ctx, fixtures.HTTPRoute(s.appNS, "httpbin", ns, "gateway", "", "httpbin.example.com")))
+	// istiod makes the Service meanwhile: the plan is complete once it lists the ALB.
+	gw := &gwapiv1.Gateway{}
+	var text string
+	must(t, rig.Eventually(60*time.Second, 100*time.Millisecond, func() error {
+		if err := s.k8s.Get(s.ctx, client.ObjectKey{Namespace: ns, Name: "gateway"}, gw); err != nil {
+			return err
+		}
+		if text = gw.Annotations[dryRunPlanKey]; !strings.Contains(text, "CreateLoadBalancer") || !strings.Contains(text, "httpbin.example.com") {
+			return fmt.Errorf("plan %q", text)
+		}
+		return nil
+	}))
+	t.Logf("plan:\n%s", text)
+	if w := mutating(s.calls.Since(before)); len(w) > 0 {
+		t.Fatalf("the dry run wrote to AWS: %s", formatCalls(w))
+	}
+	if controllerutil.ContainsFinalizer(gw, controllers.Finalizer) || gw.Annotations[frontend.IstioServiceTypeAnnotation] != "" {
+		t.Fatalf("the dry run wrote the Gateway: finalizers %v, annotations %v", gw.Finalizers, gw.Annotations)
+	}
+	planned := awsCalls(parsePlan(t, text))
+
+	real := s.calls.Snapshot()
+	before2 := gw.DeepCopy()
+	delete(gw.Annotations, "istio-alb.io/dry-run")
+	must(t, s.k8s.Patch(s.ctx, gw, client.MergeFrom(before2)))
+	s.waitAPIGateway(ns, "gateway")
 	if made := s.settledWrites(real); !maps.Equal(made, planned) {
 		t.Fatalf("the real run wrote\n%s\nthe plan said\n%s", formatCalls(made), formatCalls(planned))
 	}

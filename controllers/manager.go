@@ -15,9 +15,11 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -326,31 +328,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 			return nil, err
 		}
 	}
-	zones := &dns.Zones{API: aws.Route53, TTL: o.CertificateCacheTTL, IDs: splitList(o.ZoneIDFilter)}
-	syncer := &dns.Syncer{Zones: zones, OwnerID: o.DNSOwnerID, PreviousOwnerID: o.DNSPreviousOwnerID}
-	pipeline := &Pipeline{
-		Client:     mgr.GetClient(),
-		Events:     mgr.GetEventRecorder("istio-alb-operator"),
-		Deployer:   &deploy.Deployer{Tagging: aws.Tagging, EC2: aws.EC2, ELBV2: aws.ELBV2, Backend: &ec2.Backend{API: aws.EC2, Cluster: o.ClusterName}, WAFV2: aws.WAFV2},
-		Discoverer: &ec2.Discoverer{API: aws.EC2, ClusterName: o.ClusterName, VPCID: o.VPCID, TTL: o.SyncPeriod},
-		TLS: &TLS{
-			Catalog:          &acm.Catalog{API: aws.ACM, TTL: o.CertificateCacheTTL},
-			Policies:         &elbv2.SSLPolicies{API: aws.ELBV2},
-			ACM:              aws.ACM,
-			Tagging:          aws.Tagging,
-			DNS:              syncer,
-			InDomains:        o.policy.InDomains,
-			DefaultSSLPolicy: o.DefaultSSLPolicy,
-		},
-		DNS:            syncer,
-		ClusterName:    o.ClusterName,
-		Policy:         o.policy,
-		Region:         aws.Config.Region,
-		SyncPeriod:     o.SyncPeriod,
-		FullSyncPeriod: o.FullSyncPeriod,
-		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry, ReconcileTimeout: o.ReconcileTimeout,
-		WebACLs: &wafv2.WebACLs{API: aws.WAFV2, TTL: o.CertificateCacheTTL},
-	}
+	pipeline := newPipeline(aws, o, mgr.GetClient(), mgr.GetEventRecorder("istio-alb-operator"))
 	// The drift pass hands the gateways that drifted to their controller.
 	pass := &DriftPass{Pipeline: pipeline, Client: mgr.GetClient(), Drifted: map[string]chan event.GenericEvent{
 		frontend.KindIstio: make(chan event.GenericEvent, 1024), frontend.KindGatewayAPI: make(chan event.GenericEvent, 1024)}}
@@ -382,6 +360,35 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		}
 	}
 	return mgr, nil
+}
+
+// newPipeline wires the pipeline onto the AWS clients; o is completed.
+func newPipeline(aws *clients.Clients, o Options, c client.Client, recorder events.EventRecorder) *Pipeline {
+	zones := &dns.Zones{API: aws.Route53, TTL: o.CertificateCacheTTL, IDs: splitList(o.ZoneIDFilter)}
+	syncer := &dns.Syncer{Zones: zones, OwnerID: o.DNSOwnerID, PreviousOwnerID: o.DNSPreviousOwnerID}
+	return &Pipeline{
+		Client:     c,
+		Events:     recorder,
+		Deployer:   &deploy.Deployer{Tagging: aws.Tagging, EC2: aws.EC2, ELBV2: aws.ELBV2, Backend: &ec2.Backend{API: aws.EC2, Cluster: o.ClusterName}, WAFV2: aws.WAFV2},
+		Discoverer: &ec2.Discoverer{API: aws.EC2, ClusterName: o.ClusterName, VPCID: o.VPCID, TTL: o.SyncPeriod},
+		TLS: &TLS{
+			Catalog:          &acm.Catalog{API: aws.ACM, TTL: o.CertificateCacheTTL},
+			Policies:         &elbv2.SSLPolicies{API: aws.ELBV2},
+			ACM:              aws.ACM,
+			Tagging:          aws.Tagging,
+			DNS:              syncer,
+			InDomains:        o.policy.InDomains,
+			DefaultSSLPolicy: o.DefaultSSLPolicy,
+		},
+		DNS:            syncer,
+		ClusterName:    o.ClusterName,
+		Policy:         o.policy,
+		Region:         aws.Config.Region,
+		SyncPeriod:     o.SyncPeriod,
+		FullSyncPeriod: o.FullSyncPeriod,
+		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry, ReconcileTimeout: o.ReconcileTimeout,
+		WebACLs: &wafv2.WebACLs{API: aws.WAFV2, TTL: o.CertificateCacheTTL},
+	}
 }
 
 // metricsOptions serves metrics in plain HTTP, or with --metrics-secure over HTTPS behind

@@ -120,5 +120,12 @@ func (p *Pipeline) reconcile(ctx context.Context, gw client.Object, r Resolver) 
 		return p.rejected(ctx, gw, r, owner, problems)
 	}
 	p.cleared(owner.GatewayKey)
+	if plan.Config.DryRun {
+		return p.dryRun(ctx, gw, r, in, plan)
+	}
+	// A plan reported while the Gateway was a dry run is stale once it is built for real.
+	if err := p.annotate(ctx, gw, annotations.DryRunPlan, ""); err != nil {
+		return ctrl.Result{}, err
+	}
 	return p.act(ctx, gw, r, in, plan)
 }

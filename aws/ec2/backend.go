@@ -274,3 +274,21 @@ func (b *Backend) Forget() {
 	b.open = map[string]map[int32]bool{}
 	b.id, b.vpc = "", ""
 }
+
+// Copy is a Backend on api that starts from what b knows — the group, the ports each gateway
+// needs, the rules open — and changes nothing of b: a dry run plans with it what b would do.
+func (b *Backend) Copy(api API) *Backend {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := &Backend{API: api, Cluster: b.Cluster, id: b.id, vpc: b.vpc}
+	if b.ports != nil {
+		c.ports, c.open = map[string][]int32{}, map[string]map[int32]bool{}
+		for k, v := range b.ports {
+			c.ports[k] = slices.Clone(v)
+		}
+		for k, v := range b.open {
+			c.open[k] = maps.Clone(v)
+		}
+	}
+	return c
+}

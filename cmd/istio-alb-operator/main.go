@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/istio-alb-operator/istio-alb-operator/cmd/istio-alb-operator/plan"
 	"github.com/istio-alb-operator/istio-alb-operator/cmd/istio-alb-operator/status"
 	"github.com/istio-alb-operator/istio-alb-operator/controllers"
 )
@@ -34,6 +35,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "status" {
 		return status.Run(context.Background(), args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "plan" {
+		return plan.Run(context.Background(), args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "iam-policy" {
 		return iamPolicy(args[1:], stdout, stderr)
 	}
@@ -46,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: istio-alb-operator --cluster-name NAME [flags]")
 		fmt.Fprintln(fs.Output(), "       istio-alb-operator status [-n NAMESPACE] [-o wide|json]   (read-only report; status -h)")
+		fmt.Fprintln(fs.Output(), "       istio-alb-operator plan -f MANIFESTS.yaml --cluster-name NAME [--kubeconfig FILE] [-o json]   (the AWS changes, written nowhere; plan -h)")
 		fmt.Fprintln(fs.Output(), "       istio-alb-operator iam-policy --cluster-name NAME [--hosted-zone-ids Z1,Z2]   (the IAM policy)")
 		fs.PrintDefaults()
 	}

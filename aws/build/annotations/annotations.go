@@ -45,6 +45,10 @@ const (
 	DNS                    = Prefix + "dns"
 	KeepServiceType        = Prefix + "keep-service-type"
 	WAFv2ACLARN            = Prefix + "wafv2-acl-arn"
+	// DryRun "true" reports the AWS changes the plan would make and writes nothing.
+	DryRun = Prefix + "dry-run"
+	// DryRunPlan is written by the operator on a dry-run Gateway: the changes it would make.
+	DryRunPlan = Prefix + "dry-run-plan"
 
 	// LoadBalancerDNS is written by the operator: the ALB's DNS name.
 	LoadBalancerDNS = Prefix + "load-balancer-dns"
@@ -63,6 +67,7 @@ var known = []string{
 	Hostnames, DNS, KeepServiceType, LoadBalancerDNS, AddedServiceType,
 	TargetGroupAttributes,
 	WAFv2ACLARN,
+	DryRun, DryRunPlan,
 }
 
 // Values of the scheme, target-type and ip-address-type annotations.
@@ -106,6 +111,8 @@ type Config struct {
 	// WAFv2ACLARN is the REGIONAL WAFv2 web ACL to associate with the ALB; empty when not
 	// annotated.
 	WAFv2ACLARN string
+	// DryRun plans and reports the AWS changes without making them.
+	DryRun bool
 }
 
 // AWS limits the annotations are checked against, so that a value AWS would refuse is
@@ -219,6 +226,7 @@ func ParseWith(a map[string]string, d Defaults) (Config, field.ErrorList) {
 	c.SSLRedirect = p.boolean(SSLRedirect, true)
 	c.DNS = p.boolean(DNS, true)
 	c.KeepServiceType = p.boolean(KeepServiceType, false)
+	c.DryRun = p.boolean(DryRun, false)
 	if v, ok := a[SSLPolicy]; ok {
 		if !sslPolicy.MatchString(v) {
 			p.invalid(SSLPolicy, v, "must be an ELBv2 security policy name such as ELBSecurityPolicy-TLS13-1-2-2021-06")

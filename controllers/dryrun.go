@@ -1,0 +1,205 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/acm"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+)
+
+// ReasonDryRunPlan is the Event of a dry-run Gateway: the changes its plan would make.
+const ReasonDryRunPlan = "DryRunPlan"
+
+// maxDryRunPlan bounds the istio-alb.io/dry-run-plan annotation (an object's annotations may
+// take 256 KiB in all).
+const maxDryRunPlan = 8 << 10
+
+// serviceChangeAPI names the Kubernetes changes of a plan in its change list.
+const serviceChangeAPI = "Kubernetes"
+
+const phaseDryRun = "planning the dry run"
+
+// DryRunResult is what a dry run of one gateway found.
+type DryRunResult struct {
+	Gateway string `json:"gateway"`
+	// Problems are the user errors: with them, nothing would be written.
+	Problems []build.Problem `json:"problems,omitempty"`
+	// Waiting says what the gateway would wait for (the Service's nodePorts, istiod) after the
+	// changes listed.
+	Waiting string          `json:"waiting,omitempty"`
+	Changes []deploy.Change `json:"changes"`
+}
+
+// dryRun reports the changes the plan would make — an Event and the istio-alb.io/dry-run-plan
+// annotation — and writes nothing else: no AWS call that changes anything, no Service change,
+// no finalizer.
+func (p *Pipeline) dryRun(ctx context.Context, gw client.Object, r Resolver, in build.Input, plan *build.GatewayPlan) (ctrl.Result, error) {
+	changes, err := p.dryChanges(ctx, gw, in, plan)
+	if err != nil {
+		return p.failed(ctx, gw, r, phaseDryRun, err)
+	}
+	text := deploy.FormatChanges(changes, maxDryRunPlan)
+	if gw.GetAnnotations()[annotations.DryRunPlan] != text {
+		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonDryRunPlan, "DryRun",
+			"dry run, nothing written: %s; see the %s annotation", deploy.Summary(changes), annotations.DryRunPlan)
+		if err := p.annotate(ctx, gw, annotations.DryRunPlan, text); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	// Planned again every sync period: AWS may change meanwhile.
+	return ctrl.Result{RequeueAfter: p.SyncPeriod}, nil
+}
+
+// annotate sets (or with value "" removes) one annotation of the Gateway.
+func (p *Pipeline) annotate(ctx context.Context, gw client.Object, key, value string) error {
+	ann := gw.GetAnnotations()
+	if old, has := ann[key]; old == value && (has || value == "") {
+		return nil
+	}
+	before := gw.DeepCopyObject().(client.Object)
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	if value == "" {
+		delete(ann, key)
+	} else {
+		ann[key] = value
+	}
+	gw.SetAnnotations(ann)
+	if err := p.Client.Patch(ctx, gw, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("writing %s: %w", key, err)
+	}
+	return nil
+}
+
+// dryChanges runs the act step in dry mode: the same synthesizers, DNS sync and certificate
+// requests against clients that read AWS and record their writes (deploy.DryRun); the Service
+// changes and the finalizer are listed from the plan. Nothing is remembered.
+func (p *Pipeline) dryChanges(ctx context.Context, gw client.Object, in build.Input, plan *build.GatewayPlan) ([]deploy.Change, error) {
+	key := in.Owner.GatewayKey
+	d := &deploy.DryRun{Region: p.Region, Account: in.AWS.AccountID}
+	if !controllerutil.ContainsFinalizer(gw, Finalizer) {
+		d.Add(deploy.Change{Action: deploy.ActionModify, Service: serviceChangeAPI, Operation: "AddFinalizer", Kind: "gateway", Resource: key, Detail: Finalizer})
+	}
+	service := func(change build.ServiceChange) {
+		if change != build.ServiceUnchanged {
+			d.Add(deploy.Change{Action: deploy.ActionModify, Service: serviceChangeAPI, Operation: string(change), Kind: "service", Resource: in.Gateway.Service.String()})
+		}
+	}
+	service(plan.Prepare)
+	if plan.Waiting != "" || plan.Stack == nil {
+		return d.Changes(), nil
+	}
+	syncer := p.drySyncer(d)
+	tls := &TLS{Catalog: &acm.Catalog{API: d.ACM(p.TLS.Catalog.API), TTL: p.TLS.Catalog.TTL}, Policies: p.TLS.Policies,
+		ACM: d.ACM(p.TLS.ACM), Tagging: p.TLS.Tagging, DNS: syncer, InDomains: p.TLS.InDomains, DefaultSSLPolicy: p.TLS.DefaultSSLPolicy}
+	p.TLS.mu.Lock()
+	for arn := range p.TLS.validated {
+		tls.markValidated(arn)
+	}
+	p.TLS.mu.Unlock()
+	if _, err := tls.act(ctx, in.Owner, plan); err != nil {
+		return d.Changes(), err
+	}
+	others, err := managedKeys(ctx, p.Client, key)
+	if err != nil {
+		return d.Changes(), err
+	}
+	st := p.state(key)
+	res, err := d.Deployer(p.Deployer).Apply(ctx, deploy.Request{Owner: in.Owner, Stack: plan.Stack, Known: st.owned, Others: others, KeepReplaced: true})
+	if err != nil {
+		return d.Changes(), err
+	}
+	if s := plan.Stack; s.DNS != nil {
+		if _, err := syncer.Sync(ctx, dns.Desired{
+			Resource: dns.ResourcePrefix + key, Names: s.DNS.Names, Private: s.DNS.Private,
+			VPCID: s.DNS.VPCID, Region: p.Region, DualStack: s.DNS.DualStack,
+			Target: res.LoadBalancer.DNSName, TargetZoneID: res.LoadBalancer.CanonicalHostedZoneID,
+		}, st.records); err != nil {
+			return d.Changes(), err
+		}
+	}
+	// The load balancers a scheme change replaces go once the records point at the new one.
+	for _, arn := range res.Replaced {
+		d.Add(deploy.Change{Action: deploy.ActionDelete, Service: "Elastic Load Balancing v2", Operation: "DeleteLoadBalancer", Kind: "load-balancer", Resource: arn})
+	}
+	service(plan.Cutover)
+	return d.Changes(), nil
+}
+
+// drySyncer is a Syncer like the pipeline's whose Route53 writes go to the dry run; its zone
+// list and record views are its own.
+func (p *Pipeline) drySyncer(d *deploy.DryRun) *dns.Syncer {
+	z := p.DNS.Zones
+	return &dns.Syncer{Zones: &dns.Zones{API: d.Route53(z.API), TTL: z.TTL, IDs: z.IDs}, OwnerID: p.DNS.OwnerID,
+		PreviousOwnerID: p.DNS.PreviousOwnerID, Window: p.DNS.Window, ViewTTL: p.DNS.ViewTTL}
+}
+
+func (t *TLS) markValidated(arn string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.validated == nil {
+		t.validated = map[string]bool{}
+	}
+	t.validated[arn] = true
+}
+
+// DryRun plans one Gateway (an Istio or a Gateway API one) read through c and lists the changes
+// its act step would make, writing nothing: the reconcile of a dry-run Gateway, for the plan
+// subcommand.
+func (p *Pipeline) DryRun(ctx context.Context, c client.Client, gw client.Object) (DryRunResult, error) {
+	var r Resolver
+	switch gw.(type) {
+	case *istionet.Gateway:
+		r = &IstioGatewayReconciler{Client: c, Pipeline: p}
+	case *gwapiv1.Gateway:
+		r = &GatewayAPIReconciler{Client: c, Pipeline: p}
+	default:
+		return DryRunResult{}, fmt.Errorf("%T is not a Gateway", gw)
+	}
+	owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: r.Kind() + "/" + gw.GetNamespace() + "/" + gw.GetName()}
+	out := DryRunResult{Gateway: owner.GatewayKey, Changes: []deploy.Change{}}
+	in, err := p.gather(ctx, gw, owner, r)
+	if err != nil {
+		return out, err
+	}
+	plan, problems := build.Plan(in)
+	if len(problems) > 0 {
+		out.Problems = problems
+		return out, nil
+	}
+	out.Waiting = plan.Waiting
+	out.Changes, err = p.dryChanges(ctx, gw, in, plan)
+	return out, err
+}
+
+// NewPlanner is a pipeline for dry runs only (the plan subcommand): the operator's AWS clients
+// and configuration, reading Kubernetes through c; o is completed here.
+func NewPlanner(ctx context.Context, o Options, c client.Client) (*Pipeline, error) {
+	if err := o.Complete(); err != nil {
+		return nil, err
+	}
+	limits, err := clients.ParseRateLimits(o.AWSRateLimits)
+	if err != nil {
+		return nil, err
+	}
+	aws, err := clients.New(ctx, clients.Options{Region: o.AWSRegion, EndpointURL: o.AWSEndpointURL, Calls: o.AWSCalls, RateLimits: limits})
+	if err != nil {
+		return nil, err
+	}
+	return newPipeline(aws, o, c, &events.FakeRecorder{}), nil
+}

@@ -63,6 +63,7 @@ var known = []string{
 	Hostnames, DNS, KeepServiceType, LoadBalancerDNS, AddedServiceType,
 	TargetGroupAttributes,
 	WAFv2ACLARN,
+	Group, GroupOrder,
 }
 
 // Values of the scheme, target-type and ip-address-type annotations.
@@ -106,6 +107,10 @@ type Config struct {
 	// WAFv2ACLARN is the REGIONAL WAFv2 web ACL to associate with the ALB; empty when not
 	// annotated.
 	WAFv2ACLARN string
+	// Group is the ALB group the Gateway joins (istio-alb.io/group); empty for an ALB of its own.
+	Group string
+	// GroupOrder orders the group's members (istio-alb.io/group-order): lower first.
+	GroupOrder int
 }
 
 // AWS limits the annotations are checked against, so that a value AWS would refuse is
@@ -226,6 +231,7 @@ func ParseWith(a map[string]string, d Defaults) (Config, field.ErrorList) {
 		c.SSLPolicy = v
 	}
 	c.WAFv2ACLARN = p.webACL()
+	c.Group, c.GroupOrder = p.group()
 	c.Hostnames = p.list(Hostnames)
 	for i, h := range c.Hostnames {
 		c.Hostnames[i] = strings.ToLower(strings.TrimSuffix(h, "."))

@@ -13,6 +13,9 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/clients"
 	"github.com/istio-alb-operator/istio-alb-operator/controllers"
@@ -26,6 +29,14 @@ const groupName = "shop"
 func (s *scenario) groupGateway(name string, order int, hosts ...string) {
 	s.t.Helper()
 	ann := map[string]string{"istio-alb.io/enabled": "true", "istio-alb.io/group": groupName, "istio-alb.io/group-order": strconv.Itoa(order)}
+	must(s.t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, name, s.selector, hosts, ann)))
+}
+
+// groupGatewayWith is groupGateway with more annotations.
+func (s *scenario) groupGatewayWith(name string, order int, more map[string]string, hosts ...string) {
+	s.t.Helper()
+	ann := map[string]string{"istio-alb.io/enabled": "true", "istio-alb.io/group": groupName, "istio-alb.io/group-order": strconv.Itoa(order)}
+	maps.Copy(ann, more)
 	must(s.t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, name, s.selector, hosts, ann)))
 }
 
@@ -270,12 +281,17 @@ func TestAGroupMemberOverTheRuleOrCertificateLimitGetsAWarningAndTheOthersAreUna
 	if !strings.Contains(msg, "4 rules on listener 443") {
 		t.Fatalf("GroupFull on gw-d says %q, want the rule count", msg)
 	}
+	// gw-e asks for other inbound CIDRs than the group's ALB has: reported, not guessed.
+	s.groupGatewayWith("gw-e", 5, map[string]string{"istio-alb.io/inbound-cidrs": "10.0.0.0/8"}, "b.example.com")
+	if msg := s.event(s.appNS, "gw-e", build.ReasonGroupConflict); !strings.Contains(msg, "istio-alb.io/inbound-cidrs (10.0.0.0/8, the group's 0.0.0.0/0)") {
+		t.Fatalf("GroupConflict on gw-e says %q", msg)
+	}
 	for _, name := range []string{"gw-a", "gw-b"} {
 		if e := s.eventsWithin(name, build.ReasonGroupFull); len(e) > 0 {
 			t.Fatalf("%s got GroupFull: %v", name, e)
 		}
 	}
-	for _, name := range []string{"gw-c", "gw-d"} {
+	for _, name := range []string{"gw-c", "gw-d", "gw-e"} {
 		if by := s.owned(s.gatewayKey(name)); len(by["tg"]) != 0 || len(by["lb"]) != 0 {
 			t.Fatalf("%s, which does not fit, has AWS resources: %v", name, by)
 		}
@@ -301,4 +317,38 @@ func (s *scenario) eventsWithin(name, reason string) []string {
 		}
 	}
 	return out
+}
+
+func TestAnIstioGatewayAndAGatewayAPIGatewayInOneGroupShareOneALB(t *testing.T) {
+	s := newScenario(t, scenarioOptions{istiod: true})
+	s.article("/healthz/ready")
+	before := s.inventory()
+	s.groupGateway("istio-gw", 1, "a.example.com")
+	must(t, s.k8s.Create(s.ctx, fixtures.GatewayAPIGateway(s.appNS, "api-gw",
+		map[string]string{"istio-alb.io/enabled": "true", "istio-alb.io/group": groupName, "istio-alb.io/group-order": "2"},
+		fixtures.HTTPListener("http", 80, "api.example.com", gwapiv1.NamespacesFromSame))))
+	dns := s.waitDNS("istio-gw")
+	if got := s.waitAPIGateway(s.appNS, "api-gw").Annotations["istio-alb.io/load-balancer-dns"]; got != dns {
+		t.Fatalf("the Gateway API Gateway published %s, the Istio Gateway %s: not one ALB", got, dns)
+	}
+	s.waitGroupHosts("a.example.com", "api.example.com")
+	_, _, rules := s.groupALB()
+	istioTG := s.memberTargetGroup("istio-gw")
+	by := s.owned(apiKey(s.appNS, "api-gw"))
+	if len(by["tg"]) != 1 || len(by["lb"]) != 0 {
+		t.Fatalf("the Gateway API member owns %v", by)
+	}
+	if rules["a.example.com"].TargetGroup != istioTG || rules["api.example.com"].TargetGroup != aws.ToString(by["tg"][0].ResourceARN) {
+		t.Fatalf("rules %+v do not forward each kind's hosts to its own target group", rules)
+	}
+	s.deleteGateway("istio-gw")
+	var gw gwapiv1.Gateway
+	must(t, s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: "api-gw"}, &gw))
+	must(t, s.k8s.Delete(s.ctx, &gw))
+	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
+		if got := s.inventory(); got.String() != before.String() {
+			return fmt.Errorf("the account holds\n  %s\nwant\n  %s", got, before)
+		}
+		return nil
+	}))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
@@ -148,7 +149,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 	if err != nil {
 		return "", err
 	}
-	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: st.owned, Others: others})
+	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: st.owned, Others: others, KeepOwnALB: true})
 	if err != nil {
 		p.remember(key, &appliedState{owned: res.Owned, dns: st.dns, records: st.records})
 		return "", err
@@ -173,6 +174,17 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 		}
 		applied.records = &out
 		p.reportDNS(gw, out, st.records)
+	}
+	if len(res.Replaced) > 0 {
+		// The Gateway had an ALB of its own: its records point at the group's now, so it goes.
+		again, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: res.Owned, Others: others})
+		if err != nil {
+			p.remember(key, &appliedState{owned: again.Owned, dns: lbDNS, records: applied.records})
+			return lbDNS, err
+		}
+		applied.owned = again.Owned
+		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonLoadBalancerReady, "Deploy",
+			"the Gateway's own ALB %s is deleted: it joined group %s", strings.Join(again.Deleted, ", "), g.owner.GatewayKey)
 	}
 	p.remember(key, applied)
 	return lbDNS, nil
@@ -204,9 +216,9 @@ func (p *Pipeline) teardownGroupMember(ctx context.Context, gw client.Object, ow
 			return res, err
 		}
 		p.remember(group.GatewayKey, nil)
-		return p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Known: st.owned, TargetGroupNames: names.TargetGroups, Others: others})
+		return p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Known: st.owned, TargetGroupNames: names.TargetGroups, Others: others, Names: names})
 	}
-	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Listeners: listeners, Known: st.owned, TargetGroupNames: names.TargetGroups, Others: others})
+	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Listeners: listeners, Known: st.owned, TargetGroupNames: names.TargetGroups, Others: others, Names: names})
 	if err != nil {
 		return res, err
 	}

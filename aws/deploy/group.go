@@ -9,10 +9,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2sdk "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
-	"github.com/istio-alb-operator/istio-alb-operator/aws/acm"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/wafv2"
 )
 
 // MemberRequest is the apply of one group member's own part: its target groups with their
@@ -31,13 +32,19 @@ type MemberRequest struct {
 	TargetGroupNames []string
 	// Others are the keys of the cluster's other managed gateways (and groups), as in Request.
 	Others []string
+	// Names are the member's own security group and load balancer names, looked up besides the
+	// tags: a Gateway that had an ALB of its own before it joined the group (or a crash).
+	Names Names
+	// KeepOwnALB leaves an ALB of the member's own (from before it joined) in place
+	// (Result.Replaced), for an apply after its records have moved to the group's ALB.
+	KeepOwnALB bool
 }
 
 // ApplyMember makes AWS hold exactly the member's part: rules go before the target groups they
 // forward to are deleted, and come after the target groups they forward to are created.
 func (d *Deployer) ApplyMember(ctx context.Context, req MemberRequest) (Result, error) {
 	var res Result
-	found, err := tags.Find(ctx, d.Tagging, req.Owner, "elasticloadbalancing:targetgroup", acm.ResourceType)
+	found, err := tags.Find(ctx, d.Tagging, req.Owner, resourceTypes...)
 	if err != nil {
 		return res, err
 	}
@@ -53,8 +60,14 @@ func (d *Deployer) ApplyMember(ctx context.Context, req MemberRequest) (Result, 
 	}
 	tg := &elbv2.TargetGroupSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: part}
 	rules := &elbv2.RuleSynthesizer{API: d.ELBV2, Owner: req.Owner, Order: req.Order, Tags: part.Tags, Listeners: req.Listeners}
+	// An ALB of its own from before the member joined: deleted with its security group (none
+	// wanted), after its records moved.
+	empty := &model.Stack{}
+	sg := &ec2.SecurityGroupSynthesizer{API: d.EC2, Owner: req.Owner, Stack: empty}
+	lb := &elbv2.LoadBalancerSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: empty}
+	lb.BeforeDelete = (&wafv2.Synthesizer{API: d.WAFV2, Tagging: d.ELBV2, Stack: empty, LoadBalancers: lb}).BeforeDelete
 	owned := func() []tags.Tagged {
-		out := tg.Owned()
+		out := append(tg.Owned(), append(sg.Owned(), lb.Owned()...)...)
 		for _, c := range candidates {
 			if strings.Contains(c.ARN, ":certificate/") {
 				out = append(out, c)
@@ -63,6 +76,12 @@ func (d *Deployer) ApplyMember(ctx context.Context, req MemberRequest) (Result, 
 		return out
 	}
 	if err := tg.Discover(ctx, candidates, req.TargetGroupNames); err != nil {
+		return res, err
+	}
+	if err := sg.Discover(ctx, candidates, req.Names.SecurityGroups); err != nil {
+		return res, err
+	}
+	if err := lb.Discover(ctx, candidates, req.Names.LoadBalancers); err != nil {
 		return res, err
 	}
 	var deployed model.Deployed
@@ -80,6 +99,19 @@ func (d *Deployer) ApplyMember(ctx context.Context, req MemberRequest) (Result, 
 	if err := rules.Ensure(ctx, part.Rules, deployed.TargetGroups); err != nil {
 		res.Owned = owned()
 		return res, err
+	}
+	if req.KeepOwnALB {
+		for _, o := range lb.Owned() {
+			res.Replaced = append(res.Replaced, o.ARN)
+		}
+	} else {
+		for _, s := range []Synthesizer{lb, sg} {
+			if err := s.PostSynthesize(ctx); err != nil {
+				res.Owned, res.Deleted = owned(), lb.Deleted()
+				return res, err
+			}
+		}
+		res.Deleted = lb.Deleted()
 	}
 	if err := tg.PostSynthesize(ctx); err != nil {
 		res.Owned = owned()

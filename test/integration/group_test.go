@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -351,4 +352,71 @@ func TestAnIstioGatewayAndAGatewayAPIGatewayInOneGroupShareOneALB(t *testing.T) 
 		}
 		return nil
 	}))
+}
+
+func TestAGatewayWithItsOwnALBJoiningAGroupMovesItsRecordsAndItsOwnALBGoes(t *testing.T) {
+	s := newScenario(t, scenarioOptions{})
+	s.article("/healthz/ready")
+	before := s.inventory()
+	must(t, s.k8s.Create(s.ctx, fixtures.Gateway(s.appNS, "solo", s.selector, []string{"j.example.com"}, enabled)))
+	own := s.waitDNS("solo")
+	s.waitRecord("j.example.com")
+	tg := s.memberTargetGroupOrALB("solo")
+	s.groupGateway("gw-a", 1, "a.example.com")
+	group := s.waitDNS("gw-a")
+	s.updateGateway("solo", func(gw *istionet.Gateway) {
+		gw.Annotations["istio-alb.io/group"] = groupName
+		gw.Annotations["istio-alb.io/group-order"] = "2"
+	})
+	s.waitGroupHosts("a.example.com", "j.example.com")
+	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
+		if by := s.owned(s.gatewayKey("solo")); len(by["lb"]) != 0 || len(by["sg"]) != 0 {
+			return fmt.Errorf("solo still owns %d load balancers, %d security groups", len(by["lb"]), len(by["sg"]))
+		}
+		return nil
+	}))
+	if got := s.waitDNSNot("solo", own); got != group {
+		t.Fatalf("solo publishes %s, want the group's ALB %s", got, group)
+	}
+	if s.memberTargetGroup("solo") != tg {
+		t.Fatal("solo's target group was replaced: it is kept when the Gateway joins")
+	}
+	inv := s.inventory()
+	if n := len(inv.LoadBalancers) - len(before.LoadBalancers); n != 1 || !slices.Contains(inv.Records, "j.example.com A") {
+		t.Fatalf("want the group's ALB only and j's record: %s", inv)
+	}
+	s.deleteGateway("solo")
+	s.deleteGateway("gw-a")
+	s.waitGone("solo", 60*time.Second)
+	s.waitGone("gw-a", 60*time.Second)
+	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
+		if got := s.inventory(); got.String() != before.String() {
+			return fmt.Errorf("the account holds\n  %s\nwant\n  %s", got, before)
+		}
+		return nil
+	}))
+}
+
+// memberTargetGroupOrALB returns the target group of a Gateway with an ALB of its own.
+func (s *scenario) memberTargetGroupOrALB(name string) string {
+	s.t.Helper()
+	_, _, tg := s.loadBalancer(s.gatewayKey(name))
+	return aws.ToString(tg.TargetGroupArn)
+}
+
+// waitDNSNot waits until the Gateway publishes a load balancer other than old.
+func (s *scenario) waitDNSNot(name, old string) string {
+	s.t.Helper()
+	var dns string
+	must(s.t, rig.Eventually(waitAWS, 100*time.Millisecond, func() error {
+		var gw istionet.Gateway
+		if err := s.k8s.Get(s.ctx, client.ObjectKey{Namespace: s.appNS, Name: name}, &gw); err != nil {
+			return err
+		}
+		if dns = gw.Annotations["istio-alb.io/load-balancer-dns"]; dns == old {
+			return fmt.Errorf("still %s", old)
+		}
+		return nil
+	}))
+	return dns
 }

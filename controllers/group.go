@@ -151,7 +151,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 	}
 	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: st.owned, Others: others, KeepOwnALB: true})
 	if err != nil {
-		p.remember(key, &appliedState{owned: res.Owned, dns: st.dns, records: st.records})
+		p.remember(key, &appliedState{owned: res.Owned, dns: st.dns, records: st.records, group: g.owner.GatewayKey})
 		return "", err
 	}
 	lbDNS := shared.LoadBalancer.DNSName
@@ -161,7 +161,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 		p.notify(gw, plan.Notes)
 	}
 	now := time.Now()
-	applied := &appliedState{hash: g.hash, at: now, fullAt: now, owned: res.Owned, dns: lbDNS, records: st.records}
+	applied := &appliedState{hash: g.hash, at: now, fullAt: now, owned: res.Owned, dns: lbDNS, records: st.records, group: g.owner.GatewayKey}
 	if d := g.part.DNS; d != nil {
 		out, err := p.DNS.Sync(ctx, dns.Desired{
 			Resource: dns.ResourcePrefix + key, Names: d.Names, Private: d.Private,
@@ -222,32 +222,8 @@ func (p *Pipeline) teardownGroupMember(ctx context.Context, gw client.Object, ow
 	if err != nil {
 		return res, err
 	}
-	// The shared ALB without the member: the first remaining member plans it (its reconcile
-	// applies the same, so nothing changes twice).
-	first := remaining[0]
-	if rr := p.Resolvers[first.kind]; rr != nil {
-		fowner := tags.Owner{Cluster: p.ClusterName, GatewayKey: first.key()}
-		fin, err := p.gather(peerContext(ctx), first.obj, fowner, rr)
-		if err != nil {
-			return res, err
-		}
-		if fplan, probs := build.Plan(fin); len(probs) == 0 && fplan.Stack != nil {
-			g, probs, err := p.planGroup(ctx, first.obj, fin, fplan)
-			if err != nil {
-				return res, err
-			}
-			if len(probs) == 0 && g.shared != nil {
-				groupOthers, err := managedKeys(ctx, p.Client, group.GatewayKey)
-				if err != nil {
-					return res, err
-				}
-				shared, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: g.shared, Known: gst.owned, Others: groupOthers})
-				p.remember(group.GatewayKey, &appliedState{owned: shared.Owned})
-				if err != nil {
-					return res, err
-				}
-			}
-		}
+	if err := p.reapplyShared(ctx, group, remaining, gst); err != nil {
+		return res, err
 	}
 	return res, nil
 }
@@ -259,3 +235,69 @@ type peerKey struct{}
 func peerContext(ctx context.Context) context.Context { return context.WithValue(ctx, peerKey{}, true) }
 
 func isPeer(ctx context.Context) bool { v, _ := ctx.Value(peerKey{}).(bool); return v }
+
+// reapplyShared makes the group's ALB what its remaining members want (a member left): the first
+// of them plans the group, as its own reconcile would (so nothing changes twice).
+func (p *Pipeline) reapplyShared(ctx context.Context, group tags.Owner, remaining []groupMember, gst appliedState) error {
+	if len(remaining) == 0 {
+		return nil
+	}
+	first := remaining[0]
+	r := p.Resolvers[first.kind]
+	if r == nil {
+		return nil
+	}
+	in, err := p.gather(peerContext(ctx), first.obj, tags.Owner{Cluster: p.ClusterName, GatewayKey: first.key()}, r)
+	if err != nil {
+		return err
+	}
+	plan, probs := build.Plan(in)
+	if len(probs) > 0 || plan.Stack == nil {
+		return nil // its own reconcile reports it; the next member's apply sets the group right
+	}
+	g, probs, err := p.planGroup(ctx, first.obj, in, plan)
+	if err != nil || len(probs) > 0 || g.shared == nil {
+		return err
+	}
+	others, err := managedKeys(ctx, p.Client, group.GatewayKey)
+	if err != nil {
+		return err
+	}
+	shared, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: g.shared, Known: gst.owned, Others: others})
+	p.remember(group.GatewayKey, &appliedState{owned: shared.Owned})
+	return err
+}
+
+// leaveGroup takes the rules of a gateway that left its group (and has its own ALB now) off the
+// group's ALB, which follows the remaining members or goes with the last.
+func (p *Pipeline) leaveGroup(ctx context.Context, gw client.Object, owner tags.Owner, groupKey string) error {
+	group := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKey}
+	unlock := p.lock(groupKey)
+	defer unlock()
+	gst := p.state(groupKey)
+	listeners, err := p.Deployer.GroupListeners(ctx, group, gst.owned, build.LoadBalancerNames(group))
+	if err != nil {
+		return err
+	}
+	if err := p.Deployer.RemoveRules(ctx, owner, listeners); err != nil {
+		return err
+	}
+	remaining, err := groupMembers(ctx, p.Client, gw.GetNamespace(), groupKey[strings.LastIndex(groupKey, "/")+1:], owner.GatewayKey)
+	if err != nil {
+		return err
+	}
+	if len(remaining) > 0 {
+		return p.reapplyShared(ctx, group, remaining, gst)
+	}
+	others, err := managedKeys(ctx, p.Client, groupKey)
+	if err != nil {
+		return err
+	}
+	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: &model.Stack{}, Known: gst.owned, Others: others,
+		Names: deploy.Names{SecurityGroups: []string{build.SecurityGroupName(group)}, LoadBalancers: build.LoadBalancerNames(group)}})
+	p.remember(groupKey, &appliedState{owned: res.Owned})
+	if err == nil {
+		p.remember(groupKey, nil)
+	}
+	return err
+}

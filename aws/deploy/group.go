@@ -169,3 +169,8 @@ func (d *Deployer) GroupListeners(ctx context.Context, group tags.Owner, known [
 	}
 	return out, nil
 }
+
+// RemoveRules deletes the owner's rules on the listeners (a gateway that left its group).
+func (d *Deployer) RemoveRules(ctx context.Context, owner tags.Owner, listeners map[int32]string) error {
+	return (&elbv2.RuleSynthesizer{API: d.ELBV2, Owner: owner, Listeners: listeners}).Ensure(ctx, nil, nil)
+}

@@ -420,3 +420,39 @@ func (s *scenario) waitDNSNot(name, old string) string {
 	}))
 	return dns
 }
+
+func TestAGatewayLeavingItsGroupGetsItsOwnALBAndTheLastOneTakesTheGroupsALBWithIt(t *testing.T) {
+	s := newScenario(t, scenarioOptions{})
+	s.article("/healthz/ready")
+	before := s.inventory()
+	s.groupGateway("gw-a", 1, "a.example.com")
+	s.groupGateway("gw-b", 2, "b.example.com")
+	group := s.waitDNS("gw-a")
+	s.waitDNS("gw-b")
+	s.waitGroupHosts("a.example.com", "b.example.com")
+	_, _, rules := s.groupALB()
+	leave := func(gw *istionet.Gateway) {
+		delete(gw.Annotations, "istio-alb.io/group")
+		delete(gw.Annotations, "istio-alb.io/group-order")
+	}
+	s.updateGateway("gw-b", leave)
+	if got := s.waitDNSNot("gw-b", group); got == group {
+		t.Fatal("gw-b still publishes the group's ALB")
+	}
+	s.waitGroupHosts("a.example.com")
+	if _, _, after := s.groupALB(); after["a.example.com"].ARN != rules["a.example.com"].ARN {
+		t.Fatal("gw-a's rule changed when gw-b left")
+	}
+	s.loadBalancer(s.gatewayKey("gw-b")) // one ALB and one target group of its own
+	s.updateGateway("gw-a", leave)
+	s.waitDNSNot("gw-a", group)
+	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
+		if by := s.owned(build.GroupKey(s.appNS, groupName)); len(by) != 0 {
+			return fmt.Errorf("the group still owns %v", by)
+		}
+		if inv := s.inventory(); len(inv.LoadBalancers)-len(before.LoadBalancers) != 2 {
+			return fmt.Errorf("want the two Gateways' own ALBs: %s", inv)
+		}
+		return nil
+	}))
+}

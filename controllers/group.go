@@ -169,7 +169,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 			Target: lbDNS, TargetZoneID: shared.LoadBalancer.CanonicalHostedZoneID,
 		}, st.records)
 		if err != nil {
-			p.remember(key, &appliedState{at: now, owned: res.Owned, dns: lbDNS, records: st.records})
+			p.remember(key, &appliedState{at: now, owned: res.Owned, dns: lbDNS, records: st.records, group: g.owner.GatewayKey})
 			return lbDNS, fmt.Errorf("%s: %w", phaseDNS, err)
 		}
 		applied.records = &out
@@ -179,7 +179,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 		// The Gateway had an ALB of its own: its records point at the group's now, so it goes.
 		again, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: res.Owned, Others: others})
 		if err != nil {
-			p.remember(key, &appliedState{owned: again.Owned, dns: lbDNS, records: applied.records})
+			p.remember(key, &appliedState{owned: again.Owned, dns: lbDNS, records: applied.records, group: g.owner.GatewayKey})
 			return lbDNS, err
 		}
 		applied.owned = again.Owned

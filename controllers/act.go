@@ -53,7 +53,18 @@ func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in bui
 	st := p.state(key)
 	hash := plan.Stack.Hash()
 	lbDNS := st.dns
-	if !p.known(key) {
+	var group *groupApply
+	if plan.Config.Group != "" {
+		g, problems, err := p.planGroup(ctx, gw, in, plan)
+		switch {
+		case err != nil:
+			return p.failed(ctx, gw, r, phaseGather, err)
+		case len(problems) > 0:
+			return p.rejected(ctx, gw, r, in.Owner, problems)
+		}
+		group, hash = g, g.hash
+	}
+	if !p.known(key) && group == nil {
 		// Nothing remembered (a start): the drift pass's survey may show the stack as it is,
 		// and spare this gateway reading its resources on its own.
 		if adopted, dnsName, err := p.adopt(ctx, gw, in, plan, hash); err != nil {
@@ -68,7 +79,18 @@ func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in bui
 		if st.hash != hash {
 			since = p.pendingSince(key)
 		}
-		if lbDNS, err = p.program(ctx, gw, in.Owner, plan, st); err != nil {
+		if group != nil {
+			lbDNS, err = p.programGroup(ctx, gw, in.Owner, plan, st, group)
+		} else {
+			lbDNS, err = p.program(ctx, gw, in.Owner, plan, st)
+			if err == nil && st.group != "" {
+				// It left its group: its records point at its own ALB now, its rules go.
+				if err = p.leaveGroup(ctx, gw, in.Owner, st.group); err != nil {
+					p.update(key, func(s *appliedState) { s.hash, s.group = "", st.group })
+				}
+			}
+		}
+		if err != nil {
 			return p.failed(ctx, gw, r, phaseBuild, err)
 		}
 		if st.hash != hash {

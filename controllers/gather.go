@@ -40,7 +40,7 @@ func (p *Pipeline) gather(ctx context.Context, gw client.Object, owner tags.Owne
 	cfg, _ := annotations.Parse(in.Annotations)
 	// After a rejection the cached answers may be what the user has fixed since (a subnet
 	// tagged, a certificate issued): read them again.
-	fresh := p.wasRejected(owner.GatewayKey)
+	fresh := p.wasRejected(owner.GatewayKey) && !isPeer(ctx)
 	if len(fe.Nodes) > 0 {
 		ids := make([]string, 0, len(fe.Nodes))
 		for _, n := range fe.Nodes {

@@ -80,6 +80,9 @@ type Options struct {
 	// it doubles up to MaxUserErrorRetry (defaults 30s and 5m).
 	UserErrorRetry    time.Duration
 	MaxUserErrorRetry time.Duration
+	// GroupLimits are the AWS limits a group's ALB is held to (rules and certificates per
+	// listener); zero means AWS's. Tests set small ones.
+	GroupLimits build.GroupLimits
 	// APIDiscoveryInterval is how often the operator checks whether the CRDs of a controller
 	// that is off (its Gateway kind not installed) have appeared, to start it; 0 checks only at
 	// start.
@@ -339,6 +342,7 @@ func NewManager(ctx context.Context, cfg *rest.Config, o Options) (manager.Manag
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Drifted: pass.Drifted[frontend.KindIstio]}
 	gatewayAPI := &GatewayAPIReconciler{Client: mgr.GetClient(), Pipeline: pipeline, WatchNamespace: o.WatchNamespace,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Drifted: pass.Drifted[frontend.KindGatewayAPI]}
+	pipeline.Resolvers = map[string]Resolver{frontend.KindIstio: istio, frontend.KindGatewayAPI: gatewayAPI}
 	// Each controller runs when the API server serves its kinds; one whose CRDs are missing is
 	// off, and started when they appear.
 	starter := newControllerStarter(mgr, o.APIDiscoveryInterval,
@@ -387,7 +391,8 @@ func newPipeline(aws *clients.Clients, o Options, c client.Client, recorder even
 		SyncPeriod:     o.SyncPeriod,
 		FullSyncPeriod: o.FullSyncPeriod,
 		UserErrorRetry: o.UserErrorRetry, MaxUserErrorRetry: o.MaxUserErrorRetry, ReconcileTimeout: o.ReconcileTimeout,
-		WebACLs: &wafv2.WebACLs{API: aws.WAFV2, TTL: o.CertificateCacheTTL},
+		WebACLs:     &wafv2.WebACLs{API: aws.WAFV2, TTL: o.CertificateCacheTTL},
+		GroupLimits: o.GroupLimits,
 	}
 }
 

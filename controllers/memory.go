@@ -68,6 +68,9 @@ type appliedState struct {
 	// releasedFrom is the resourceVersion of the Gateway from which the finalizer was released:
 	// the informer cache may still hand that version out, and it needs no second teardown.
 	releasedFrom string
+	// group is the key of the group the gateway was last applied in, "" for none: a gateway
+	// that leaves its group takes its rules off the group's ALB.
+	group string
 }
 
 func (m *memory) state(key string) appliedState {

@@ -73,6 +73,10 @@ type Pipeline struct {
 	ReconcileTimeout time.Duration
 	// WebACLs tells whether the web ACL a Gateway names exists (cached reads).
 	WebACLs *wafv2.WebACLs
+	// Resolvers are the Gateway kinds by name, for a group member to plan the other members.
+	Resolvers map[string]Resolver
+	// GroupLimits are the AWS limits a group's ALB is held to; zero means AWS's.
+	GroupLimits build.GroupLimits
 
 	memory
 	surveys

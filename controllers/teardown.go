@@ -44,8 +44,13 @@ func (p *Pipeline) teardown(ctx context.Context, gw client.Object, owner tags.Ow
 	if err != nil {
 		return p.failed(ctx, gw, r, phaseTeardown, err)
 	}
-	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: owner, Stack: &model.Stack{}, Known: st.owned,
-		Names: p.teardownNames(ctx, gw, owner, r), KeepProtected: protected, Others: others})
+	var res deploy.Result
+	if groupKeyOf(gw) != "" {
+		res, err = p.teardownGroupMember(ctx, gw, owner, r, st, others)
+	} else {
+		res, err = p.Deployer.Apply(ctx, deploy.Request{Owner: owner, Stack: &model.Stack{}, Known: st.owned,
+			Names: p.teardownNames(ctx, gw, owner, r), KeepProtected: protected, Others: others})
+	}
 	if err != nil {
 		p.remember(owner.GatewayKey, &appliedState{owned: res.Owned, records: &dns.Outcome{}})
 		switch {

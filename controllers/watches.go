@@ -120,6 +120,10 @@ func managedKeys(ctx context.Context, c client.Client, except string) ([]string,
 			if key != except && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) && controllerutil.ContainsFinalizer(gw, Finalizer) {
 				out = append(out, key)
 			}
+			// A group's shared ALB counts as a managed gateway of its own while it has a member.
+			if g := groupKeyOf(gw); g != "" && g != except && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) && !slices.Contains(out, g) {
+				out = append(out, g)
+			}
 		}
 	}
 	slices.Sort(out)

@@ -322,6 +322,14 @@ func TestPlanReturnsTheWholeStackOrEveryProblem(t *testing.T) {
 			},
 		},
 		{
+			sentence: "a dry run of a group member is refused, naming both annotations",
+			change: func(in *Input) {
+				in.Annotations[annotations.DryRun] = "true"
+				in.Annotations[annotations.Group] = "shop"
+			},
+			problems: [][]string{{ReasonInvalidAnnotation, annotations.DryRun, annotations.Group, "not supported yet"}},
+		},
+		{
 			sentence: "an unknown SSL policy is reported",
 			change: func(in *Input) {
 				in.Annotations[annotations.SSLPolicy] = "NoSuchPolicy"

@@ -481,3 +481,21 @@ func FormatChanges(changes []Change, limit int) string {
 	}
 	return b.String()
 }
+
+func (c *dryELBV2) CreateRule(_ context.Context, in *elbv2sdk.CreateRuleInput, _ ...func(*elbv2sdk.Options)) (*elbv2sdk.CreateRuleOutput, error) {
+	c.d.record(svcELBV2, "CreateRule", "listener-rule", fmt.Sprintf("priority %d on %s", aws.ToInt32(in.Priority), aws.ToString(in.ListenerArn)), "")
+	return &elbv2sdk.CreateRuleOutput{Rules: []elbv2types.Rule{{
+		RuleArn:  aws.String(c.d.arn("elasticloadbalancing", "listener-rule/app/"+c.d.id())),
+		Priority: aws.String(fmt.Sprint(aws.ToInt32(in.Priority))), Conditions: in.Conditions, Actions: in.Actions,
+	}}}, nil
+}
+
+func (c *dryELBV2) ModifyRule(_ context.Context, in *elbv2sdk.ModifyRuleInput, _ ...func(*elbv2sdk.Options)) (*elbv2sdk.ModifyRuleOutput, error) {
+	c.d.record(svcELBV2, "ModifyRule", "listener-rule", aws.ToString(in.RuleArn), "")
+	return &elbv2sdk.ModifyRuleOutput{Rules: []elbv2types.Rule{{RuleArn: in.RuleArn, Conditions: in.Conditions, Actions: in.Actions}}}, nil
+}
+
+func (c *dryELBV2) DeleteRule(_ context.Context, in *elbv2sdk.DeleteRuleInput, _ ...func(*elbv2sdk.Options)) (*elbv2sdk.DeleteRuleOutput, error) {
+	c.d.record(svcELBV2, "DeleteRule", "listener-rule", aws.ToString(in.RuleArn), "")
+	return &elbv2sdk.DeleteRuleOutput{}, nil
+}

@@ -214,6 +214,11 @@ func toAction(a model.Action, targetGroups map[string]string) (elbv2types.Action
 			Host: aws.String("#{host}"), Path: aws.String("/#{path}"), Query: aws.String("#{query}"),
 		}}, nil
 	}
+	if a.FixedResponse != nil {
+		return elbv2types.Action{Type: elbv2types.ActionTypeEnumFixedResponse, FixedResponseConfig: &elbv2types.FixedResponseActionConfig{
+			StatusCode: aws.String(a.FixedResponse.StatusCode), ContentType: aws.String(a.FixedResponse.ContentType),
+		}}, nil
+	}
 	arn, ok := targetGroups[a.ForwardTo]
 	if !ok {
 		return elbv2types.Action{}, fmt.Errorf("listener forwards to unknown target group %q", a.ForwardTo)
@@ -239,6 +244,9 @@ func sameActions(have []elbv2types.Action, want elbv2types.Action) bool {
 		return hr != nil && aws.ToString(hr.Protocol) == aws.ToString(wr.Protocol) && aws.ToString(hr.Port) == aws.ToString(wr.Port) &&
 			hr.StatusCode == wr.StatusCode && aws.ToString(hr.Host) == aws.ToString(wr.Host) &&
 			aws.ToString(hr.Path) == aws.ToString(wr.Path) && aws.ToString(hr.Query) == aws.ToString(wr.Query)
+	case elbv2types.ActionTypeEnumFixedResponse:
+		hf, wf := h.FixedResponseConfig, want.FixedResponseConfig
+		return hf != nil && aws.ToString(hf.StatusCode) == aws.ToString(wf.StatusCode) && aws.ToString(hf.ContentType) == aws.ToString(wf.ContentType)
 	}
 	return false
 }

@@ -84,10 +84,11 @@ const (
 	vpcs           = "arn:aws:ec2:*:*:vpc/*"
 	loadBalancers  = "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/*/*"
 	targetGroups   = "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"
-	listeners      = "arn:aws:elasticloadbalancing:*:*:listener/app/*/*/*"
-	certificates   = "arn:aws:acm:*:*:certificate/*"
-	elbLinkedRole  = "arn:aws:iam::*:role/aws-service-role/" + ELBServiceName + "/AWSServiceRoleForElasticLoadBalancing"
-	hostedZoneARN  = "arn:aws:route53:::hostedzone/"
+	// listeners and their rules (listener-rule/app/...): a group member's host rules.
+	listeners     = "arn:aws:elasticloadbalancing:*:*:listener*/app/*/*/*"
+	certificates  = "arn:aws:acm:*:*:certificate/*"
+	elbLinkedRole = "arn:aws:iam::*:role/aws-service-role/" + ELBServiceName + "/AWSServiceRoleForElasticLoadBalancing"
+	hostedZoneARN = "arn:aws:route53:::hostedzone/"
 	// webACLs are the web ACLs an ALB can be associated with: REGIONAL ones (CloudFront's are
 	// global).
 	webACLs = "arn:aws:wafv2:*:*:regional/webacl/*/*"
@@ -145,6 +146,7 @@ func Render(o Options) (Document, error) {
 				"elasticloadbalancing:DescribeTargetGroupAttributes",
 				"elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeListenerCertificates",
 				"elasticloadbalancing:DescribeSSLPolicies", "elasticloadbalancing:DescribeTags",
+				"elasticloadbalancing:DescribeRules",
 				"tag:GetResources",
 				"acm:ListCertificates", "acm:DescribeCertificate",
 				"route53:ListHostedZones", "route53:ListHostedZonesByVPC",
@@ -197,7 +199,7 @@ func Render(o Options) (Document, error) {
 			Action:   []string{"elasticloadbalancing:AddTags"},
 			Resource: Values{loadBalancers, targetGroups, listeners},
 			Condition: map[string]map[string]Values{"StringEquals": {
-				elbCreateAction: {"CreateLoadBalancer", "CreateTargetGroup", "CreateListener"},
+				elbCreateAction: {"CreateLoadBalancer", "CreateTargetGroup", "CreateListener", "CreateRule"},
 				requestTag:      cluster(),
 			}},
 		},
@@ -218,6 +220,9 @@ func Render(o Options) (Document, error) {
 				"elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets",
 				"elasticloadbalancing:CreateListener", "elasticloadbalancing:ModifyListener",
 				"elasticloadbalancing:DeleteListener",
+				// A group member's host rules (CreateRule against the listener it goes on).
+				"elasticloadbalancing:CreateRule", "elasticloadbalancing:ModifyRule",
+				"elasticloadbalancing:DeleteRule",
 				"elasticloadbalancing:AddListenerCertificates", "elasticloadbalancing:RemoveListenerCertificates",
 				"elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags",
 				"acm:DeleteCertificate",

@@ -28,6 +28,8 @@ type Stack struct {
 	Listeners    []Listener    `json:"listeners,omitempty"`
 	// DNS is the Route53 records wanted for the ALB; nil leaves Route53 alone.
 	DNS *DNS `json:"dns,omitempty"`
+	// Rules are a group member's listener rules on its group's ALB (see group.go).
+	Rules []Rule `json:"rules,omitempty"`
 }
 
 // DNS asks for alias records to the ALB for each name.
@@ -152,6 +154,8 @@ type Action struct {
 	// ForwardTo is the ResourceID of a TargetGroup in the same Stack.
 	ForwardTo string    `json:"forwardTo,omitempty"`
 	Redirect  *Redirect `json:"redirect,omitempty"`
+	// FixedResponse answers without a target group (a group's listeners by default).
+	FixedResponse *FixedResponse `json:"fixedResponse,omitempty"`
 }
 
 // Redirect is a redirect action.

@@ -68,6 +68,7 @@ var known = []string{
 	TargetGroupAttributes,
 	WAFv2ACLARN,
 	DryRun, DryRunPlan,
+	Group, GroupOrder,
 }
 
 // Values of the scheme, target-type and ip-address-type annotations.
@@ -113,6 +114,10 @@ type Config struct {
 	WAFv2ACLARN string
 	// DryRun plans and reports the AWS changes without making them.
 	DryRun bool
+	// Group is the ALB group the Gateway joins (istio-alb.io/group); empty for an ALB of its own.
+	Group string
+	// GroupOrder orders the group's members (istio-alb.io/group-order): lower first.
+	GroupOrder int
 }
 
 // AWS limits the annotations are checked against, so that a value AWS would refuse is
@@ -234,6 +239,7 @@ func ParseWith(a map[string]string, d Defaults) (Config, field.ErrorList) {
 		c.SSLPolicy = v
 	}
 	c.WAFv2ACLARN = p.webACL()
+	c.Group, c.GroupOrder = p.group()
 	c.Hostnames = p.list(Hostnames)
 	for i, h := range c.Hostnames {
 		c.Hostnames[i] = strings.ToLower(strings.TrimSuffix(h, "."))

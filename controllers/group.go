@@ -1,0 +1,303 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	istionet "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
+	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
+)
+
+// groupKeyOf is the key of the group a Gateway joins ("group/<namespace>/<group>"), "" for none.
+func groupKeyOf(gw client.Object) string {
+	g := gw.GetAnnotations()[annotations.Group]
+	if g == "" {
+		return ""
+	}
+	return build.GroupKey(gw.GetNamespace(), g)
+}
+
+// groupMember is a Gateway of a group read from the cache, with its kind.
+type groupMember struct {
+	kind string
+	obj  client.Object
+}
+
+func (m groupMember) key() string { return m.kind + "/" + m.obj.GetNamespace() + "/" + m.obj.GetName() }
+
+// groupMembers returns the enabled Gateways of either kind, not being deleted, of the group in
+// the namespace, except the one with key except.
+func groupMembers(ctx context.Context, c client.Client, namespace, group, except string) ([]groupMember, error) {
+	var out []groupMember
+	for _, kind := range []string{frontend.KindIstio, frontend.KindGatewayAPI} {
+		var list client.ObjectList = &istionet.GatewayList{}
+		if kind == frontend.KindGatewayAPI {
+			list = &gwapiv1.GatewayList{}
+		}
+		switch err := c.List(ctx, list, client.InNamespace(namespace)); {
+		case meta.IsNoMatchError(err):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("listing %s gateways: %w", kind, err)
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return nil, err
+		}
+		for _, item := range items {
+			gw := item.(client.Object)
+			m := groupMember{kind: kind, obj: gw}
+			if m.key() != except && gw.GetAnnotations()[annotations.Group] == group && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+// groupApply is what a member's reconcile applies: the group's shared stack and its own part.
+type groupApply struct {
+	owner  tags.Owner // the group's
+	order  int
+	shared *model.Stack
+	part   *model.Stack
+	hash   string
+}
+
+// planGroup plans the member's group: every other member is gathered and planned alone (cached
+// reads), and the group planner combines them. A member the group has no room for, or whose
+// settings conflict, gets its problems: it is rejected like any user error, nothing written.
+func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Input, plan *build.GatewayPlan) (*groupApply, []build.Problem, error) {
+	key := in.Owner.GatewayKey
+	others, err := groupMembers(ctx, p.Client, gw.GetNamespace(), plan.Config.Group, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	members := []build.GroupMember{{Key: key, Order: plan.Config.GroupOrder, Hosts: build.Hosts(in.Gateway, plan.Config), Stack: plan.Stack}}
+	for _, m := range others {
+		r := p.Resolvers[m.kind]
+		if r == nil {
+			continue
+		}
+		owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: m.key()}
+		oin, err := p.gather(peerContext(ctx), m.obj, owner, r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gathering group member %s: %w", m.key(), err)
+		}
+		oplan, probs := build.Plan(oin)
+		if len(probs) > 0 || oplan.Stack == nil {
+			log.FromContext(ctx).V(1).Info("group member left out: not planned", "member", m.key())
+			continue
+		}
+		members = append(members, build.GroupMember{Key: m.key(), Order: oplan.Config.GroupOrder, Hosts: build.Hosts(oin.Gateway, oplan.Config), Stack: oplan.Stack})
+	}
+	limits := p.GroupLimits
+	if limits.RulesPerListener == 0 {
+		limits = build.DefaultGroupLimits
+	}
+	owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
+	gp := build.PlanGroup(owner, members, limits)
+	if probs := gp.Problems[key]; len(probs) > 0 {
+		return nil, probs, nil
+	}
+	g := &groupApply{owner: owner, order: plan.Config.GroupOrder, shared: gp.Shared, part: gp.Members[key]}
+	h := sha256.New()
+	h.Write([]byte(g.shared.Hash() + g.part.Hash() + strconv.Itoa(g.order)))
+	g.hash = hex.EncodeToString(h.Sum(nil))
+	return g, nil, nil
+}
+
+// programGroup applies the group's shared ALB (from the union of its members) and then the
+// member's own part, under the group's lock; then the member's records. It returns the ALB's DNS
+// name.
+func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tags.Owner, plan *build.GatewayPlan, st appliedState, g *groupApply) (string, error) {
+	key := owner.GatewayKey
+	unlock := p.lock(g.owner.GatewayKey)
+	defer unlock()
+	groupOthers, err := managedKeys(ctx, p.Client, g.owner.GatewayKey)
+	if err != nil {
+		return "", err
+	}
+	others, err := managedKeys(ctx, p.Client, key)
+	if err != nil {
+		return "", err
+	}
+	gst := p.state(g.owner.GatewayKey)
+	shared, err := p.Deployer.Apply(ctx, deploy.Request{Owner: g.owner, Stack: g.shared, Known: gst.owned, Others: groupOthers})
+	p.remember(g.owner.GatewayKey, &appliedState{owned: shared.Owned})
+	if err != nil {
+		return "", err
+	}
+	listeners, err := p.Deployer.ListenersByPort(ctx, shared.Listeners)
+	if err != nil {
+		return "", err
+	}
+	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: st.owned, Others: others, KeepOwnALB: true})
+	if err != nil {
+		p.remember(key, &appliedState{owned: res.Owned, dns: st.dns, records: st.records, group: g.owner.GatewayKey})
+		return "", err
+	}
+	lbDNS := shared.LoadBalancer.DNSName
+	if st.hash != g.hash || st.dns != lbDNS {
+		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonLoadBalancerReady, "Deploy",
+			"ALB %s of group %s programmed (%d rules for this Gateway, %d targets)", lbDNS, g.owner.GatewayKey, len(g.part.Rules), countTargets(g.part))
+		p.notify(gw, plan.Notes)
+	}
+	now := time.Now()
+	applied := &appliedState{hash: g.hash, at: now, fullAt: now, owned: res.Owned, dns: lbDNS, records: st.records, group: g.owner.GatewayKey}
+	if d := g.part.DNS; d != nil {
+		out, err := p.DNS.Sync(ctx, dns.Desired{
+			Resource: dns.ResourcePrefix + key, Names: d.Names, Private: d.Private,
+			VPCID: d.VPCID, Region: p.Region, DualStack: d.DualStack,
+			Target: lbDNS, TargetZoneID: shared.LoadBalancer.CanonicalHostedZoneID,
+		}, st.records)
+		if err != nil {
+			p.remember(key, &appliedState{at: now, owned: res.Owned, dns: lbDNS, records: st.records, group: g.owner.GatewayKey})
+			return lbDNS, fmt.Errorf("%s: %w", phaseDNS, err)
+		}
+		applied.records = &out
+		p.reportDNS(gw, out, st.records)
+	}
+	if len(res.Replaced) > 0 {
+		// The Gateway had an ALB of its own: its records point at the group's now, so it goes.
+		again, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: res.Owned, Others: others})
+		if err != nil {
+			p.remember(key, &appliedState{owned: again.Owned, dns: lbDNS, records: applied.records, group: g.owner.GatewayKey})
+			return lbDNS, err
+		}
+		applied.owned = again.Owned
+		p.Events.Eventf(gw, nil, corev1.EventTypeNormal, ReasonLoadBalancerReady, "Deploy",
+			"the Gateway's own ALB %s is deleted: it joined group %s", strings.Join(again.Deleted, ", "), g.owner.GatewayKey)
+	}
+	p.remember(key, applied)
+	return lbDNS, nil
+}
+
+// teardownGroupMember deletes the member's rules, target groups and node rules; then the group's
+// ALB follows the remaining members: without the member's certificates, or gone with the last.
+func (p *Pipeline) teardownGroupMember(ctx context.Context, gw client.Object, owner tags.Owner, r Resolver, st appliedState, others []string) (deploy.Result, error) {
+	group := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
+	unlock := p.lock(group.GatewayKey)
+	defer unlock()
+	gst := p.state(group.GatewayKey)
+	listeners, err := p.Deployer.GroupListeners(ctx, group, gst.owned, build.LoadBalancerNames(group))
+	if err != nil {
+		return deploy.Result{}, err
+	}
+	remaining, err := groupMembers(ctx, p.Client, gw.GetNamespace(), gw.GetAnnotations()[annotations.Group], owner.GatewayKey)
+	if err != nil {
+		return deploy.Result{}, err
+	}
+	names := p.teardownNames(ctx, gw, owner, r)
+	groupNames := deploy.Names{SecurityGroups: []string{build.SecurityGroupName(group)}, LoadBalancers: build.LoadBalancerNames(group)}
+	if len(remaining) == 0 {
+		// The last member: the ALB goes first (its listeners and rules with it), the backend
+		// group's rules with the member's release after.
+		res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: &model.Stack{}, Known: gst.owned, Names: groupNames, Others: append(others, owner.GatewayKey)})
+		p.remember(group.GatewayKey, &appliedState{owned: res.Owned})
+		if err != nil {
+			return res, err
+		}
+		p.remember(group.GatewayKey, nil)
+		return p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Known: st.owned, TargetGroupNames: names.TargetGroups, Others: others, Names: names})
+	}
+	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Listeners: listeners, Known: st.owned, TargetGroupNames: names.TargetGroups, Others: others, Names: names})
+	if err != nil {
+		return res, err
+	}
+	if err := p.reapplyShared(ctx, group, remaining, gst); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// peerKey marks the gather of another member of a group: cached reads only, even for a member
+// whose user error makes its own reconciles read afresh.
+type peerKey struct{}
+
+func peerContext(ctx context.Context) context.Context { return context.WithValue(ctx, peerKey{}, true) }
+
+func isPeer(ctx context.Context) bool { v, _ := ctx.Value(peerKey{}).(bool); return v }
+
+// reapplyShared makes the group's ALB what its remaining members want (a member left): the first
+// of them plans the group, as its own reconcile would (so nothing changes twice).
+func (p *Pipeline) reapplyShared(ctx context.Context, group tags.Owner, remaining []groupMember, gst appliedState) error {
+	if len(remaining) == 0 {
+		return nil
+	}
+	first := remaining[0]
+	r := p.Resolvers[first.kind]
+	if r == nil {
+		return nil
+	}
+	in, err := p.gather(peerContext(ctx), first.obj, tags.Owner{Cluster: p.ClusterName, GatewayKey: first.key()}, r)
+	if err != nil {
+		return err
+	}
+	plan, probs := build.Plan(in)
+	if len(probs) > 0 || plan.Stack == nil {
+		return nil // its own reconcile reports it; the next member's apply sets the group right
+	}
+	g, probs, err := p.planGroup(ctx, first.obj, in, plan)
+	if err != nil || len(probs) > 0 || g.shared == nil {
+		return err
+	}
+	others, err := managedKeys(ctx, p.Client, group.GatewayKey)
+	if err != nil {
+		return err
+	}
+	shared, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: g.shared, Known: gst.owned, Others: others})
+	p.remember(group.GatewayKey, &appliedState{owned: shared.Owned})
+	return err
+}
+
+// leaveGroup takes the rules of a gateway that left its group (and has its own ALB now) off the
+// group's ALB, which follows the remaining members or goes with the last.
+func (p *Pipeline) leaveGroup(ctx context.Context, gw client.Object, owner tags.Owner, groupKey string) error {
+	group := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKey}
+	unlock := p.lock(groupKey)
+	defer unlock()
+	gst := p.state(groupKey)
+	listeners, err := p.Deployer.GroupListeners(ctx, group, gst.owned, build.LoadBalancerNames(group))
+	if err != nil {
+		return err
+	}
+	if err := p.Deployer.RemoveRules(ctx, owner, listeners); err != nil {
+		return err
+	}
+	remaining, err := groupMembers(ctx, p.Client, gw.GetNamespace(), groupKey[strings.LastIndex(groupKey, "/")+1:], owner.GatewayKey)
+	if err != nil {
+		return err
+	}
+	if len(remaining) > 0 {
+		return p.reapplyShared(ctx, group, remaining, gst)
+	}
+	others, err := managedKeys(ctx, p.Client, groupKey)
+	if err != nil {
+		return err
+	}
+	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: &model.Stack{}, Known: gst.owned, Others: others,
+		Names: deploy.Names{SecurityGroups: []string{build.SecurityGroupName(group)}, LoadBalancers: build.LoadBalancerNames(group)}})
+	p.remember(groupKey, &appliedState{owned: res.Owned})
+	if err == nil {
+		p.remember(groupKey, nil)
+	}
+	return err
+}

@@ -121,11 +121,18 @@ func Seed(ctx context.Context, cfg aws.Config, o Options) (*Environment, error) 
 	}
 	for i := 0; i < o.Nodes; i++ {
 		zone := o.Zones[i%len(o.Zones)]
-		run, err := e.RunInstances(ctx, &ec2.RunInstancesInput{
+		in := &ec2.RunInstancesInput{
 			ImageId: images.Images[0].ImageId, InstanceType: ec2types.InstanceTypeM5Large, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 			SubnetId: aws.String(env.PrivateSubnets[i%len(o.Zones)]), SecurityGroupIds: []string{env.NodeSecurityGroupID},
 			TagSpecifications: tagSpec(ec2types.ResourceTypeInstance, "Name", fmt.Sprintf("%s-node-%d", o.ClusterName, i), clusterTag, "owned"),
-		})
+		}
+		run, err := e.RunInstances(ctx, in)
+		// The emulator has once answered InvalidGroup.NotFound for the group it had just created:
+		// a bounded retry (3 tries, 200ms apart).
+		for try := 1; err != nil && try < 3 && strings.Contains(err.Error(), "InvalidGroup.NotFound"); try++ {
+			time.Sleep(200 * time.Millisecond)
+			run, err = e.RunInstances(ctx, in)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("RunInstances: %w", err)
 		}

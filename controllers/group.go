@@ -9,16 +9,12 @@ import (
 	"strings"
 	"time"
 
-	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
-	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
@@ -46,28 +42,14 @@ func (m groupMember) key() string { return m.kind + "/" + m.obj.GetNamespace() +
 // the namespace, except the one with key except.
 func groupMembers(ctx context.Context, c client.Client, namespace, group, except string) ([]groupMember, error) {
 	var out []groupMember
-	for _, kind := range []string{frontend.KindIstio, frontend.KindGatewayAPI} {
-		var list client.ObjectList = &istionet.GatewayList{}
-		if kind == frontend.KindGatewayAPI {
-			list = &gwapiv1.GatewayList{}
+	err := eachGateway(ctx, c, namespace, func(kind string, gw client.Object) {
+		m := groupMember{kind: kind, obj: gw}
+		if m.key() != except && gw.GetAnnotations()[annotations.Group] == group && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) {
+			out = append(out, m)
 		}
-		switch err := c.List(ctx, list, client.InNamespace(namespace)); {
-		case meta.IsNoMatchError(err):
-			continue
-		case err != nil:
-			return nil, fmt.Errorf("listing %s gateways: %w", kind, err)
-		}
-		items, err := meta.ExtractList(list)
-		if err != nil {
-			return nil, err
-		}
-		for _, item := range items {
-			gw := item.(client.Object)
-			m := groupMember{kind: kind, obj: gw}
-			if m.key() != except && gw.GetAnnotations()[annotations.Group] == group && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) {
-				out = append(out, m)
-			}
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

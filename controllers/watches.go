@@ -103,29 +103,48 @@ func pairs(labels map[string]string) []string {
 // A kind whose CRD is not installed has none.
 func managedKeys(ctx context.Context, c client.Client, except string) ([]string, error) {
 	var out []string
-	for kind, list := range map[string]client.ObjectList{frontend.KindIstio: &istionet.GatewayList{}, frontend.KindGatewayAPI: &gwapiv1.GatewayList{}} {
-		switch err := c.List(ctx, list); {
-		case meta.IsNoMatchError(err):
-			continue
-		case err != nil:
-			return nil, fmt.Errorf("listing %s gateways: %w", kind, err)
+	err := eachGateway(ctx, c, "", func(kind string, gw client.Object) {
+		key := kind + "/" + gw.GetNamespace() + "/" + gw.GetName()
+		if key != except && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) && controllerutil.ContainsFinalizer(gw, Finalizer) {
+			out = append(out, key)
 		}
-		items, err := meta.ExtractList(list)
-		if err != nil {
-			return nil, err
+		// A group's shared ALB counts as a managed gateway of its own while it has a member.
+		if g := groupKeyOf(gw); g != "" && g != except && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) && !slices.Contains(out, g) {
+			out = append(out, g)
 		}
-		for _, item := range items {
-			gw := item.(client.Object)
-			key := kind + "/" + gw.GetNamespace() + "/" + gw.GetName()
-			if key != except && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) && controllerutil.ContainsFinalizer(gw, Finalizer) {
-				out = append(out, key)
-			}
-			// A group's shared ALB counts as a managed gateway of its own while it has a member.
-			if g := groupKeyOf(gw); g != "" && g != except && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) && !slices.Contains(out, g) {
-				out = append(out, g)
-			}
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// eachGateway calls fn with every Gateway of either kind (in namespace; all when empty) from the
+// cache, Istio's first. A kind whose CRD is not installed has none.
+func eachGateway(ctx context.Context, c client.Client, namespace string, fn func(kind string, gw client.Object)) error {
+	for _, kind := range []string{frontend.KindIstio, frontend.KindGatewayAPI} {
+		var list client.ObjectList = &istionet.GatewayList{}
+		if kind == frontend.KindGatewayAPI {
+			list = &gwapiv1.GatewayList{}
+		}
+		var opts []client.ListOption
+		if namespace != "" {
+			opts = append(opts, client.InNamespace(namespace))
+		}
+		switch err := c.List(ctx, list, opts...); {
+		case meta.IsNoMatchError(err):
+			continue
+		case err != nil:
+			return fmt.Errorf("listing %s gateways: %w", kind, err)
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return err
+		}
+		for _, item := range items {
+			fn(kind, item.(client.Object))
+		}
+	}
+	return nil
 }

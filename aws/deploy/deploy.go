@@ -100,18 +100,28 @@ type Result struct {
 
 var resourceTypes = []string{"elasticloadbalancing:loadbalancer", "elasticloadbalancing:targetgroup", "ec2:security-group", acm.ResourceType}
 
-// Apply makes AWS hold exactly the request's stack for its owner.
-func (d *Deployer) Apply(ctx context.Context, req Request) (Result, error) {
-	var res Result
-	found, err := tags.Find(ctx, d.Tagging, req.Owner, resourceTypes...)
+// owned returns the owner's resources found by tags and the ones remembered (Known), and notes
+// its certificates in res.
+func (d *Deployer) owned(ctx context.Context, owner tags.Owner, known []tags.Tagged, res *Result) ([]tags.Tagged, error) {
+	found, err := tags.Find(ctx, d.Tagging, owner, resourceTypes...)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	candidates := merge(found, req.Known)
+	candidates := merge(found, known)
 	for _, c := range candidates {
 		if strings.Contains(c.ARN, ":certificate/") {
 			res.Certificates = append(res.Certificates, c.ARN)
 		}
+	}
+	return candidates, nil
+}
+
+// Apply makes AWS hold exactly the request's stack for its owner.
+func (d *Deployer) Apply(ctx context.Context, req Request) (Result, error) {
+	var res Result
+	candidates, err := d.owned(ctx, req.Owner, req.Known, &res)
+	if err != nil {
+		return res, err
 	}
 	stack := req.Stack
 	if stack == nil {

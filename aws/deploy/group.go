@@ -44,15 +44,9 @@ type MemberRequest struct {
 // forward to are deleted, and come after the target groups they forward to are created.
 func (d *Deployer) ApplyMember(ctx context.Context, req MemberRequest) (Result, error) {
 	var res Result
-	found, err := tags.Find(ctx, d.Tagging, req.Owner, resourceTypes...)
+	candidates, err := d.owned(ctx, req.Owner, req.Known, &res)
 	if err != nil {
 		return res, err
-	}
-	candidates := merge(found, req.Known)
-	for _, c := range candidates {
-		if strings.Contains(c.ARN, ":certificate/") {
-			res.Certificates = append(res.Certificates, c.ARN)
-		}
 	}
 	part := req.Part
 	if part == nil {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +99,15 @@ func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Inp
 	}
 	owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
 	gp := build.PlanGroup(owner, members, limits)
+	if full(gp.Problems) {
+		// A member does not fit: it keeps its certificates and rules on the listeners (read from
+		// AWS, so a restart forgets nothing), and the others are planned around them.
+		now, err := p.groupNow(ctx, owner)
+		if err != nil {
+			return nil, nil, err
+		}
+		gp = build.PlanGroupOn(owner, members, limits, now)
+	}
 	if probs := gp.Problems[key]; len(probs) > 0 {
 		return nil, probs, nil
 	}
@@ -113,6 +125,8 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 	key := owner.GatewayKey
 	unlock := p.lock(g.owner.GatewayKey)
 	defer unlock()
+	p.groupChanged(g.owner.GatewayKey)
+	defer p.groupChanged(g.owner.GatewayKey)
 	groupOthers, err := managedKeys(ctx, p.Client, g.owner.GatewayKey)
 	if err != nil {
 		return "", err
@@ -123,7 +137,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 	}
 	gst := p.state(g.owner.GatewayKey)
 	shared, err := p.Deployer.Apply(ctx, deploy.Request{Owner: g.owner, Stack: g.shared, Known: gst.owned, Others: groupOthers})
-	p.remember(g.owner.GatewayKey, &appliedState{owned: shared.Owned})
+	p.rememberGroup(g.owner.GatewayKey, g.shared, shared, err)
 	if err != nil {
 		return "", err
 	}
@@ -131,7 +145,11 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 	if err != nil {
 		return "", err
 	}
-	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: st.owned, Others: others, KeepOwnALB: true})
+	members, err := p.groupKeys(ctx, g.owner.GatewayKey)
+	if err != nil {
+		return "", err
+	}
+	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: st.owned, Others: others, Members: members, KeepOwnALB: true})
 	if err != nil {
 		p.remember(key, &appliedState{owned: res.Owned, dns: st.dns, records: st.records, group: g.owner.GatewayKey})
 		return "", err
@@ -143,7 +161,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 		p.notify(gw, plan.Notes)
 	}
 	now := time.Now()
-	applied := &appliedState{hash: g.hash, at: now, fullAt: now, owned: res.Owned, dns: lbDNS, records: st.records, group: g.owner.GatewayKey}
+	applied := &appliedState{hash: g.hash, at: now, fullAt: now, stack: g.part, owned: res.Owned, dns: lbDNS, records: st.records, group: g.owner.GatewayKey}
 	if d := g.part.DNS; d != nil {
 		out, err := p.DNS.Sync(ctx, dns.Desired{
 			Resource: dns.ResourcePrefix + key, Names: d.Names, Private: d.Private,
@@ -178,6 +196,8 @@ func (p *Pipeline) teardownGroupMember(ctx context.Context, gw client.Object, ow
 	group := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
 	unlock := p.lock(group.GatewayKey)
 	defer unlock()
+	p.groupChanged(group.GatewayKey)
+	defer p.groupChanged(group.GatewayKey)
 	gst := p.state(group.GatewayKey)
 	listeners, err := p.Deployer.GroupListeners(ctx, group, gst.owned, build.LoadBalancerNames(group))
 	if err != nil {
@@ -246,8 +266,19 @@ func (p *Pipeline) reapplyShared(ctx context.Context, group tags.Owner, remainin
 		return err
 	}
 	shared, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: g.shared, Known: gst.owned, Others: others})
-	p.remember(group.GatewayKey, &appliedState{owned: shared.Owned})
+	p.rememberGroup(group.GatewayKey, g.shared, shared, err)
 	return err
+}
+
+// rememberGroup remembers the apply of a group's shared stack: on success the stack and its
+// listeners, for the drift pass to survey like a gateway's; else only what it owns.
+func (p *Pipeline) rememberGroup(key string, stack *model.Stack, res deploy.Result, err error) {
+	if err != nil {
+		p.remember(key, &appliedState{owned: res.Owned})
+		return
+	}
+	now := time.Now()
+	p.remember(key, &appliedState{hash: stack.Hash(), at: now, fullAt: now, stack: stack, owned: res.Owned, listeners: res.Listeners, dns: res.LoadBalancer.DNSName})
 }
 
 // leaveGroup takes the rules of a gateway that left its group (and has its own ALB now) off the
@@ -256,6 +287,8 @@ func (p *Pipeline) leaveGroup(ctx context.Context, gw client.Object, owner tags.
 	group := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKey}
 	unlock := p.lock(groupKey)
 	defer unlock()
+	p.groupChanged(groupKey)
+	defer p.groupChanged(groupKey)
 	gst := p.state(groupKey)
 	listeners, err := p.Deployer.GroupListeners(ctx, group, gst.owned, build.LoadBalancerNames(group))
 	if err != nil {
@@ -271,15 +304,155 @@ func (p *Pipeline) leaveGroup(ctx context.Context, gw client.Object, owner tags.
 	if len(remaining) > 0 {
 		return p.reapplyShared(ctx, group, remaining, gst)
 	}
-	others, err := managedKeys(ctx, p.Client, groupKey)
+	return p.dropGroup(ctx, group)
+}
+
+// dropGroup deletes a group's ALB, its listeners with every rule on them, and its security group
+// (the caller holds the group's lock).
+func (p *Pipeline) dropGroup(ctx context.Context, group tags.Owner) error {
+	others, err := managedKeys(ctx, p.Client, group.GatewayKey)
 	if err != nil {
 		return err
 	}
-	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: &model.Stack{}, Known: gst.owned, Others: others,
+	res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: &model.Stack{}, Known: p.state(group.GatewayKey).owned, Others: others,
 		Names: deploy.Names{SecurityGroups: []string{build.SecurityGroupName(group)}, LoadBalancers: build.LoadBalancerNames(group)}})
-	p.remember(groupKey, &appliedState{owned: res.Owned})
+	p.remember(group.GatewayKey, &appliedState{owned: res.Owned})
 	if err == nil {
-		p.remember(groupKey, nil)
+		p.remember(group.GatewayKey, nil)
 	}
 	return err
+}
+
+// named reports whether a Gateway in the group's namespace (enabled or not, being deleted or
+// not) names the group: while one does, its reconciles own the group's ALB. It fails for a
+// namespace the operator's cache does not hold.
+func (p *Pipeline) named(ctx context.Context, groupKey string) (bool, error) {
+	_, rest, _ := strings.Cut(groupKey, "/")
+	ns, group, _ := strings.Cut(rest, "/")
+	found := false
+	err := eachGateway(ctx, p.Client, ns, func(_ string, gw client.Object) {
+		found = found || gw.GetAnnotations()[annotations.Group] == group
+	})
+	return found, err
+}
+
+// removeOrphanGroups deletes the ALBs of the groups the survey found and no Gateway names any
+// more: their last member left the group, or went, while the operator was not running (a member
+// leaving under its eyes takes the group's ALB with it). A group in a namespace the operator does
+// not watch is left alone. It returns the groups removed.
+func (p *Pipeline) removeOrphanGroups(ctx context.Context, sv *deploy.Survey) ([]string, error) {
+	var removed []string
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(sv.Gateways)) {
+		if kindOf(key) != build.GroupKind {
+			continue
+		}
+		if has, err := p.named(ctx, key); err != nil || has {
+			continue
+		}
+		err := func() error {
+			unlock := p.lock(key)
+			defer unlock()
+			// Again under the lock: a first member may have come since.
+			if has, err := p.named(ctx, key); err != nil || has {
+				return err
+			}
+			if err := p.dropGroup(ctx, tags.Owner{Cluster: p.ClusterName, GatewayKey: key}); err != nil {
+				return err
+			}
+			removed = append(removed, key)
+			return nil
+		}()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("group %s: %w", key, err))
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// groupMemberKeys returns the keys of the enabled Gateways of a group (by its key).
+func (p *Pipeline) groupMemberKeys(ctx context.Context, groupKey string) ([]string, error) {
+	_, rest, _ := strings.Cut(groupKey, "/")
+	ns, group, _ := strings.Cut(rest, "/")
+	members, err := groupMembers(ctx, p.Client, ns, group, "")
+	var keys []string
+	for _, m := range members {
+		keys = append(keys, m.key())
+	}
+	return keys, err
+}
+
+// full reports whether a member of the group is left out for the AWS limits.
+func full(problems map[string][]build.Problem) bool {
+	for _, probs := range problems {
+		for _, pr := range probs {
+			if pr.Reason == build.ReasonGroupFull {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// groupKeys are the keys whose rules stay on the group's listeners: its members (the Gateway's
+// included), and the gateways remembered in the group, which are leaving it under the operator's
+// eyes (leaveGroup takes their rules off once their records have moved). A gateway that left, or
+// went, while the operator was not running is neither: its rules go with the next member's apply.
+func (p *Pipeline) groupKeys(ctx context.Context, groupKey string) ([]string, error) {
+	keys, err := p.groupMemberKeys(ctx, groupKey)
+	if err != nil {
+		return nil, err
+	}
+	p.memory.mu.Lock()
+	defer p.memory.mu.Unlock()
+	for k, st := range p.memory.applied {
+		if st.group == groupKey && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// groupRead is a group's listeners as last read, and the count of the group's applies then.
+type groupRead struct {
+	now     model.GroupListenerState
+	read    bool
+	applies int
+}
+
+// groupNow returns what the group's listeners hold, read from AWS once and then remembered until
+// the group's next apply (only the operator's applies change a group's rules and certificates),
+// so that a reconcile with nothing changed makes no AWS call while a member does not fit.
+func (p *Pipeline) groupNow(ctx context.Context, group tags.Owner) (model.GroupListenerState, error) {
+	p.memory.mu.Lock()
+	r := p.memory.groupNow[group.GatewayKey]
+	p.memory.mu.Unlock()
+	if r.read {
+		return r.now, nil
+	}
+	now, err := p.Deployer.GroupListenerState(ctx, group, p.state(group.GatewayKey).owned, build.LoadBalancerNames(group))
+	if err != nil {
+		return now, err
+	}
+	p.memory.mu.Lock()
+	defer p.memory.mu.Unlock()
+	if p.memory.groupNow == nil {
+		p.memory.groupNow = map[string]groupRead{}
+	}
+	if cur := p.memory.groupNow[group.GatewayKey]; cur.applies == r.applies {
+		// No apply of the group since the read began: what was read holds.
+		p.memory.groupNow[group.GatewayKey] = groupRead{now: now, read: true, applies: r.applies}
+	}
+	return now, nil
+}
+
+// groupChanged forgets what the group's listeners held: an apply of the group (call it before and
+// after, under the group's lock).
+func (p *Pipeline) groupChanged(groupKey string) {
+	p.memory.mu.Lock()
+	defer p.memory.mu.Unlock()
+	if p.memory.groupNow == nil {
+		p.memory.groupNow = map[string]groupRead{}
+	}
+	p.memory.groupNow[groupKey] = groupRead{applies: p.memory.groupNow[groupKey].applies + 1}
 }

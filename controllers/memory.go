@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/elbv2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
@@ -22,6 +23,8 @@ type memory struct {
 	rejections map[string]int
 	// locks keep a gateway's reconcile and the drift pass's work on its records apart.
 	locks map[string]*sync.Mutex
+	// groupNow is what each group's listeners held when last read (see Pipeline.groupNow).
+	groupNow map[string]groupRead
 }
 
 // lock holds the gateway for the caller until the returned function is called.
@@ -93,6 +96,9 @@ func (m *memory) remember(key string, s *appliedState) {
 		m.applied[key] = *s
 	}
 	kind := kindOf(key)
+	if kind == build.GroupKind {
+		return // a group's shared stack is not a gateway
+	}
 	n := 0
 	for k, st := range m.applied {
 		if kindOf(k) == kind && st.hash != "" {

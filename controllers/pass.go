@@ -182,13 +182,30 @@ func (d *DriftPass) Run(ctx context.Context) {
 		return
 	}
 	p.setSurvey(sv)
+	if removed, err := p.removeOrphanGroups(ctx, sv); err != nil {
+		logger.Error(err, "the ALB of a group no Gateway names was not deleted; the next pass tries again")
+	} else if len(removed) > 0 {
+		logger.Info("deleted the ALBs of groups no Gateway names", "groups", removed)
+	}
 	drifted := 0
 	for key, st := range states {
 		if reason := deploy.Drift(st.stack, sv.Gateways[key], sv); reason != "" {
 			drifted++
 			logger.Info("drift found; repairing", "gateway", key, "drift", reason)
 			p.update(key, func(s *appliedState) { s.at = time.Time{} })
-			d.enqueue(key)
+			if kindOf(key) != build.GroupKind {
+				d.enqueue(key)
+				continue
+			}
+			// A group's ALB is repaired by its members' reconciles.
+			members, err := p.groupMemberKeys(ctx, key)
+			if err != nil {
+				logger.Error(err, "group members not listed", "group", key)
+			}
+			for _, m := range members {
+				p.update(m, func(s *appliedState) { s.at = time.Time{} })
+				d.enqueue(m)
+			}
 			continue
 		}
 		p.update(key, func(s *appliedState) { s.at = sv.At })
@@ -215,7 +232,11 @@ func (d *DriftPass) Run(ctx context.Context) {
 				return
 			}
 			zoneID := ""
-			if a := sv.Gateways[key]; a != nil {
+			lbOwner := key
+			if now.group != "" {
+				lbOwner = now.group // a group member's names point at the group's ALB
+			}
+			if a := sv.Gateways[lbOwner]; a != nil {
 				for _, lb := range a.LoadBalancers {
 					if aws.ToString(lb.DNSName) == st.dns {
 						zoneID = aws.ToString(lb.CanonicalHostedZoneId)

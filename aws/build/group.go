@@ -21,7 +21,10 @@ const (
 // GroupKey is the owner key of a group's shared resources (security group, ALB, listeners).
 // Groups are namespaced: Gateways of one namespace share an ALB, never across namespaces (the
 // cluster policy admits namespaces, not groups, so a group may not mix their Gateways).
-func GroupKey(namespace, group string) string { return "group/" + namespace + "/" + group }
+func GroupKey(namespace, group string) string { return GroupKind + "/" + namespace + "/" + group }
+
+// GroupKind is the first segment of a group's key, where a gateway's has its kind.
+const GroupKind = "group"
 
 // GroupMember is one Gateway of a group, planned alone.
 type GroupMember struct {
@@ -56,6 +59,15 @@ type GroupPlan struct {
 // settings, a member whose settings differ is reported and left out, as is one whose rules or
 // certificates would pass the limits once the members before it are in.
 func PlanGroup(owner tags.Owner, members []GroupMember, limits GroupLimits) GroupPlan {
+	return PlanGroupOn(owner, members, limits, model.GroupListenerState{})
+}
+
+// PlanGroupOn is PlanGroup for a group whose listeners hold now what was read from AWS: a member
+// that does not fit keeps what it has there — those of its certificates on the HTTPS listener,
+// and its rules (nothing is written for it: its rules, target group and records stay) — and they
+// count against the limits of the members after it, so that another member's apply never breaks
+// its hosts' TLS. It keeps them until it fits again or leaves.
+func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, now model.GroupListenerState) GroupPlan {
 	plan := GroupPlan{Members: map[string]*model.Stack{}, Problems: map[string][]Problem{}}
 	sorted := slices.Clone(members)
 	slices.SortFunc(sorted, func(a, b GroupMember) int {
@@ -108,6 +120,14 @@ func PlanGroup(owner tags.Owner, members []GroupMember, limits GroupLimits) Grou
 			plan.Problems[m.Key] = append(plan.Problems[m.Key], Problem{Reason: ReasonGroupFull, Message: fmt.Sprintf(
 				"annotation %s: the group's ALB has no room for this Gateway: it would need %s; the Gateway is left as it was, the other members are unaffected",
 				annotations.Group, strings.Join(full, " and "))})
+			for _, c := range httpsCertificates(m.Stack) {
+				if slices.Contains(now.Certificates, c) && !slices.Contains(certs, c) {
+					certs = append(slices.Clone(certs), c)
+				}
+			}
+			for p, n := range now.Rules[m.Key] {
+				rules[p] += n
+			}
 			continue
 		}
 		certs = newCerts

@@ -55,6 +55,8 @@ func TestPlanGroup(t *testing.T) {
 		reasons map[string]string
 		certs   []string // the HTTPS listener's, default first
 		rules   map[string]int
+		// now is what the listeners hold (PlanGroupOn).
+		now model.GroupListenerState
 	}{
 		{
 			name: "three members share one ALB with every certificate and a rule each on HTTPS (HTTP redirects)",
@@ -87,6 +89,26 @@ func TestPlanGroup(t *testing.T) {
 			},
 			limits: small, fit: []string{"a", "b", "d"}, reasons: map[string]string{"c": ReasonGroupFull + ": 3 certificates on the HTTPS listener"},
 			certs: []string{"cert-a", "cert-b"}, rules: map[string]int{"a": 1, "b": 1, "d": 1},
+		},
+		{
+			name: "a member that fitted and asks for one certificate too many keeps those on the listener, and the next member counts them",
+			members: func(t *testing.T) []GroupMember {
+				return []GroupMember{member(t, "a", 1, []string{"cert-a"}, nil, "a.example.com"), member(t, "b", 2, []string{"cert-b", "cert-x"}, nil, "b.example.com"),
+					member(t, "c", 3, []string{"cert-c"}, nil, "c.example.com")}
+			},
+			limits: small, fit: []string{"a"}, certs: []string{"cert-a", "cert-b"}, rules: map[string]int{"a": 1},
+			now:     model.GroupListenerState{Certificates: []string{"cert-a", "cert-b"}},
+			reasons: map[string]string{"b": ReasonGroupFull + ": 3 certificates", "c": ReasonGroupFull + ": 3 certificates"},
+		},
+		{
+			name: "the rules of a member that does not fit count for the members after it",
+			members: func(t *testing.T) []GroupMember {
+				return []GroupMember{member(t, "a", 1, []string{"cert-a"}, nil, "a.example.com"), member(t, "b", 2, []string{"cert-a", "cert-x", "cert-y"}, nil, "b.example.com"),
+					member(t, "c", 3, []string{"cert-a"}, nil, many(6)...)}
+			},
+			limits: small, fit: []string{"a"}, certs: []string{"cert-a"}, rules: map[string]int{"a": 1},
+			now:     model.GroupListenerState{Certificates: []string{"cert-a"}, Rules: map[string]map[int32]int{"istio/test-ns/b": {443: 1}}},
+			reasons: map[string]string{"b": ReasonGroupFull + ": 3 certificates", "c": ReasonGroupFull + ": 4 rules on listener 443"},
 		},
 		{
 			name: "a member whose rules would pass the limit is left out",
@@ -122,7 +144,7 @@ func TestPlanGroup(t *testing.T) {
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			plan := PlanGroup(group, c.members(t), c.limits)
+			plan := PlanGroupOn(group, c.members(t), c.limits, c.now)
 			var fit []string
 			for k, part := range plan.Members {
 				name := k[strings.LastIndex(k, "/")+1:]

@@ -35,6 +35,9 @@ type MemberRequest struct {
 	// Names are the member's own security group and load balancer names, looked up besides the
 	// tags: a Gateway that had an ALB of its own before it joined the group (or a crash).
 	Names Names
+	// Members are the owner keys of the group's members (Owner's included): the rules of
+	// others go (elbv2.RuleSynthesizer.Members); nil leaves them.
+	Members []string
 	// KeepOwnALB leaves an ALB of the member's own (from before it joined) in place
 	// (Result.Replaced), for an apply after its records have moved to the group's ALB.
 	KeepOwnALB bool
@@ -53,7 +56,7 @@ func (d *Deployer) ApplyMember(ctx context.Context, req MemberRequest) (Result, 
 		part = &model.Stack{}
 	}
 	tg := &elbv2.TargetGroupSynthesizer{API: d.ELBV2, Owner: req.Owner, Stack: part}
-	rules := &elbv2.RuleSynthesizer{API: d.ELBV2, Owner: req.Owner, Order: req.Order, Tags: part.Tags, Listeners: req.Listeners}
+	rules := &elbv2.RuleSynthesizer{API: d.ELBV2, Owner: req.Owner, Order: req.Order, Tags: part.Tags, Listeners: req.Listeners, Members: req.Members}
 	// An ALB of its own from before the member joined: deleted with its security group (none
 	// wanted), after its records moved.
 	empty := &model.Stack{}
@@ -167,4 +170,13 @@ func (d *Deployer) GroupListeners(ctx context.Context, group tags.Owner, known [
 // RemoveRules deletes the owner's rules on the listeners (a gateway that left its group).
 func (d *Deployer) RemoveRules(ctx context.Context, owner tags.Owner, listeners map[int32]string) error {
 	return (&elbv2.RuleSynthesizer{API: d.ELBV2, Owner: owner, Listeners: listeners}).Ensure(ctx, nil, nil)
+}
+
+// GroupListenerState reads what a group's listeners hold now (nothing when its ALB is gone).
+func (d *Deployer) GroupListenerState(ctx context.Context, group tags.Owner, known []tags.Tagged, names []string) (model.GroupListenerState, error) {
+	listeners, err := d.GroupListeners(ctx, group, known, names)
+	if err != nil {
+		return model.GroupListenerState{}, err
+	}
+	return elbv2.GroupListenerState(ctx, d.ELBV2, group.Cluster, listeners)
 }

@@ -187,6 +187,14 @@ func Drift(stack *model.Stack, a *Actual, s *Survey) string {
 	if a == nil {
 		return "none of its resources was found"
 	}
+	if stack.LoadBalancer == nil {
+		// A group member's part: its target groups and node rules (the group's ALB is the group's).
+		if reason := nodeRuleDrift(stack, s); reason != "" {
+			return reason
+		}
+		_, reason := targetGroupDrift(stack, a)
+		return reason
+	}
 	want := stack.LoadBalancer
 	i := slices.IndexFunc(a.LoadBalancers, func(lb elbv2types.LoadBalancer) bool { return aws.ToString(lb.LoadBalancerName) == want.Name })
 	if i < 0 {
@@ -204,28 +212,12 @@ func Drift(stack *model.Stack, a *Actual, s *Survey) string {
 	if stack.NodeAccess != nil && s.BackendID != "" && !slices.Contains(lb.SecurityGroups, s.BackendID) {
 		return "load balancer " + want.Name + " lost the backend group"
 	}
-	if open, read := s.NodeRules[nodeGroup(stack)]; read {
-		for _, p := range stack.NodeAccess.Ports {
-			if !open[p] {
-				return fmt.Sprintf("node rule for port %d is missing", p)
-			}
-		}
+	if reason := nodeRuleDrift(stack, s); reason != "" {
+		return reason
 	}
-	tgARN := map[string]string{}
-	for _, wt := range stack.TargetGroups {
-		j := slices.IndexFunc(a.TargetGroups, func(tg elbv2types.TargetGroup) bool { return aws.ToString(tg.TargetGroupName) == wt.Name })
-		if j < 0 {
-			return "target group " + wt.Name + " is missing"
-		}
-		tg := a.TargetGroups[j]
-		tgARN[wt.ResourceID] = aws.ToString(tg.TargetGroupArn)
-		hc := wt.HealthCheck
-		matcher := elbv2.MatcherCodes(tg.Matcher)
-		if string(tg.HealthCheckProtocol) != hc.Protocol || aws.ToString(tg.HealthCheckPort) != hc.Port || aws.ToString(tg.HealthCheckPath) != hc.Path ||
-			matcher != hc.Matcher || aws.ToInt32(tg.HealthCheckIntervalSeconds) != hc.IntervalSeconds || aws.ToInt32(tg.HealthCheckTimeoutSeconds) != hc.TimeoutSeconds ||
-			aws.ToInt32(tg.HealthyThresholdCount) != hc.HealthyThreshold || aws.ToInt32(tg.UnhealthyThresholdCount) != hc.UnhealthyThreshold {
-			return "target group " + wt.Name + " health check changed"
-		}
+	tgARN, reason := targetGroupDrift(stack, a)
+	if reason != "" {
+		return reason
 	}
 	k := slices.IndexFunc(a.SecurityGroups, func(g ec2types.SecurityGroup) bool { return aws.ToString(g.GroupName) == stack.SecurityGroup.Name })
 	if k < 0 {
@@ -251,6 +243,10 @@ func Drift(stack *model.Stack, a *Actual, s *Survey) string {
 			if act.Type != elbv2types.ActionTypeEnumRedirect {
 				return fmt.Sprintf("listener %d no longer redirects", wl.Port)
 			}
+		case wl.DefaultAction.FixedResponse != nil:
+			if act.Type != elbv2types.ActionTypeEnumFixedResponse {
+				return fmt.Sprintf("listener %d no longer answers %s itself", wl.Port, wl.DefaultAction.FixedResponse.StatusCode)
+			}
 		case aws.ToString(act.TargetGroupArn) != tgARN[wl.DefaultAction.ForwardTo] &&
 			(act.ForwardConfig == nil || len(act.ForwardConfig.TargetGroups) != 1 || aws.ToString(act.ForwardConfig.TargetGroups[0].TargetGroupArn) != tgARN[wl.DefaultAction.ForwardTo]):
 			return fmt.Sprintf("listener %d forwards elsewhere", wl.Port)
@@ -267,6 +263,39 @@ func Drift(stack *model.Stack, a *Actual, s *Survey) string {
 		return "the load balancer has listeners the stack does not ask for"
 	}
 	return ""
+}
+
+// nodeRuleDrift names a node rule the stack wants and the node security group lacks.
+func nodeRuleDrift(stack *model.Stack, s *Survey) string {
+	if open, read := s.NodeRules[nodeGroup(stack)]; read {
+		for _, p := range stack.NodeAccess.Ports {
+			if !open[p] {
+				return fmt.Sprintf("node rule for port %d is missing", p)
+			}
+		}
+	}
+	return ""
+}
+
+// targetGroupDrift returns the ARNs of the stack's target groups by resource id, or what differs.
+func targetGroupDrift(stack *model.Stack, a *Actual) (map[string]string, string) {
+	tgARN := map[string]string{}
+	for _, wt := range stack.TargetGroups {
+		j := slices.IndexFunc(a.TargetGroups, func(tg elbv2types.TargetGroup) bool { return aws.ToString(tg.TargetGroupName) == wt.Name })
+		if j < 0 {
+			return nil, "target group " + wt.Name + " is missing"
+		}
+		tg := a.TargetGroups[j]
+		tgARN[wt.ResourceID] = aws.ToString(tg.TargetGroupArn)
+		hc := wt.HealthCheck
+		matcher := elbv2.MatcherCodes(tg.Matcher)
+		if string(tg.HealthCheckProtocol) != hc.Protocol || aws.ToString(tg.HealthCheckPort) != hc.Port || aws.ToString(tg.HealthCheckPath) != hc.Path ||
+			matcher != hc.Matcher || aws.ToInt32(tg.HealthCheckIntervalSeconds) != hc.IntervalSeconds || aws.ToInt32(tg.HealthCheckTimeoutSeconds) != hc.TimeoutSeconds ||
+			aws.ToInt32(tg.HealthyThresholdCount) != hc.HealthyThreshold || aws.ToInt32(tg.UnhealthyThresholdCount) != hc.UnhealthyThreshold {
+			return nil, "target group " + wt.Name + " health check changed"
+		}
+	}
+	return tgARN, ""
 }
 
 func nodeGroup(stack *model.Stack) string {

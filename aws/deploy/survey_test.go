@@ -70,6 +70,21 @@ func TestDriftSeesWhatTheSurveyCanSee(t *testing.T) {
 			a.Listeners = append(a.Listeners, elbv2types.Listener{LoadBalancerArn: aws.String("lb"), Port: aws.Int32(8080), Protocol: "HTTP"})
 		}, "does not ask for"},
 		{"a gateway of which nothing was found has drifted", func(_ *model.Stack, a *Actual, _ *Survey) { *a = Actual{} }, "missing"},
+		{"a group member's part without its target group is drift", func(st *model.Stack, a *Actual, _ *Survey) {
+			*st = model.Stack{NodeAccess: st.NodeAccess, TargetGroups: st.TargetGroups}
+			a.TargetGroups = nil
+		}, "target group tg-name is missing"},
+		{"a group member's part is checked without a load balancer of its own", func(st *model.Stack, a *Actual, _ *Survey) {
+			*st = model.Stack{NodeAccess: st.NodeAccess, TargetGroups: st.TargetGroups}
+			a.LoadBalancers, a.Listeners, a.SecurityGroups = nil, nil, nil
+		}, ""},
+		{"a group member's revoked node rule is drift", func(st *model.Stack, _ *Actual, s *Survey) {
+			*st = model.Stack{NodeAccess: st.NodeAccess, TargetGroups: st.TargetGroups}
+			delete(s.NodeRules["sg-nodes"], 31021)
+		}, "port 31021"},
+		{"a group's 404 listener that forwards now is drift", func(st *model.Stack, a *Actual, _ *Survey) {
+			st.Listeners[1].DefaultAction = model.Action{FixedResponse: &model.FixedResponse{StatusCode: "404", ContentType: "text/plain"}}
+		}, "no longer answers 404"},
 	}
 	for _, c := range cases {
 		t.Run(c.sentence, func(t *testing.T) {

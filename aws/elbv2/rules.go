@@ -40,6 +40,10 @@ type RuleSynthesizer struct {
 	Tags  map[string]string
 	// Listeners are the group's listener ARNs by port.
 	Listeners map[int32]string
+	// Members, when set, are the owner keys of the group's members: rules of the cluster's
+	// gateways that are none of them (nor Owner) go too — a gateway that left the group, or
+	// went, while the operator was not running. The rules carry their owner's key.
+	Members []string
 }
 
 // Ensure makes the owner's rules the wanted ones (none deletes them all); targetGroups are the
@@ -66,17 +70,9 @@ type ruleOwner struct {
 }
 
 func (s *RuleSynthesizer) ensureListener(ctx context.Context, listenerARN string, want []model.Rule, targetGroups map[string]string) error {
-	var all []elbv2types.Rule
-	var marker *string
-	for range 100 { // 100 pages of rules: far more than a listener takes
-		page, err := s.API.DescribeRules(ctx, &elbv2.DescribeRulesInput{ListenerArn: aws.String(listenerARN), Marker: marker})
-		if err != nil {
-			return fmt.Errorf("DescribeRules %s: %w", listenerARN, err)
-		}
-		all = append(all, page.Rules...)
-		if marker = page.NextMarker; marker == nil {
-			break
-		}
+	all, err := describeRules(ctx, s.API, listenerARN)
+	if err != nil {
+		return err
 	}
 	var arns []string
 	for _, r := range all {
@@ -94,6 +90,7 @@ func (s *RuleSynthesizer) ensureListener(ctx context.Context, listenerARN string
 	own := map[int]elbv2types.Rule{} // by priority
 	others := map[string]*ruleOwner{}
 	ownBlock := -1
+	var stale []elbv2types.Rule
 	for _, r := range all {
 		t := tagged[aws.ToString(r.RuleArn)]
 		prio, err := strconv.Atoi(aws.ToString(r.Priority))
@@ -104,6 +101,10 @@ func (s *RuleSynthesizer) ensureListener(ctx context.Context, listenerARN string
 		if t[tags.Gateway] == s.Owner.GatewayKey {
 			own[prio] = r
 			ownBlock = block
+			continue
+		}
+		if s.Members != nil && !slices.Contains(s.Members, t[tags.Gateway]) {
+			stale = append(stale, r)
 			continue
 		}
 		order, _ := strconv.Atoi(strings.TrimPrefix(t[tags.Resource], RuleResourcePrefix))
@@ -119,6 +120,11 @@ func (s *RuleSynthesizer) ensureListener(ctx context.Context, listenerARN string
 	wanted := map[int]bool{}
 	for i := range want {
 		wanted[ownBlock*RuleBlock+i+1] = true
+	}
+	for _, r := range stale {
+		if _, err := s.API.DeleteRule(ctx, &elbv2.DeleteRuleInput{RuleArn: r.RuleArn}); err != nil {
+			return fmt.Errorf("DeleteRule %s (of %s, no longer a member): %w", aws.ToString(r.RuleArn), tagged[aws.ToString(r.RuleArn)][tags.Gateway], err)
+		}
 	}
 	// Rules no longer wanted go first: their priorities may be taken again.
 	for _, prio := range slices.Sorted(maps.Keys(own)) {
@@ -201,4 +207,64 @@ func sameHosts(conds []elbv2types.RuleCondition, hosts []string) bool {
 		have = conds[0].Values
 	}
 	return slices.Equal(slices.Sorted(slices.Values(have)), slices.Sorted(slices.Values(hosts)))
+}
+
+// GroupListenerState reads a group's listeners (ARNs by port): the HTTPS listener's
+// certificates, and how many rules of the cluster's gateways each holds, by owner key.
+func GroupListenerState(ctx context.Context, api API, cluster string, listeners map[int32]string) (model.GroupListenerState, error) {
+	out := model.GroupListenerState{Rules: map[string]map[int32]int{}}
+	for _, port := range slices.Sorted(maps.Keys(listeners)) {
+		if port == 443 {
+			certs, err := (&ListenerSynthesizer{API: api}).listenerCertificates(ctx, aws.String(listeners[port]))
+			if err != nil {
+				return out, err
+			}
+			for _, c := range certs {
+				out.Certificates = append(out.Certificates, aws.ToString(c.CertificateArn))
+			}
+		}
+		rules, err := describeRules(ctx, api, listeners[port])
+		if err != nil {
+			return out, err
+		}
+		var arns []string
+		for _, r := range rules {
+			if !aws.ToBool(r.IsDefault) {
+				arns = append(arns, aws.ToString(r.RuleArn))
+			}
+		}
+		if len(arns) == 0 {
+			continue
+		}
+		tagged, err := tagsOf(ctx, api, arns)
+		if err != nil {
+			return out, err
+		}
+		for _, arn := range arns {
+			if t := tagged[arn]; t[tags.Cluster] == cluster && t[tags.Gateway] != "" {
+				if out.Rules[t[tags.Gateway]] == nil {
+					out.Rules[t[tags.Gateway]] = map[int32]int{}
+				}
+				out.Rules[t[tags.Gateway]][port]++
+			}
+		}
+	}
+	return out, nil
+}
+
+// describeRules returns all rules of a listener, the default included.
+func describeRules(ctx context.Context, api API, listenerARN string) ([]elbv2types.Rule, error) {
+	var all []elbv2types.Rule
+	var marker *string
+	for range 100 { // 100 pages of rules: far more than a listener takes
+		page, err := api.DescribeRules(ctx, &elbv2.DescribeRulesInput{ListenerArn: aws.String(listenerARN), Marker: marker})
+		if err != nil {
+			return nil, fmt.Errorf("DescribeRules %s: %w", listenerARN, err)
+		}
+		all = append(all, page.Rules...)
+		if marker = page.NextMarker; marker == nil {
+			break
+		}
+	}
+	return all, nil
 }

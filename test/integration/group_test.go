@@ -258,7 +258,7 @@ func TestAGroupMemberOverTheRuleOrCertificateLimitGetsAWarningAndTheOthersAreUna
 	s.startManagerWith(controllers.Options{SyncPeriod: 10 * time.Minute, UserErrorRetry: time.Second,
 		GroupLimits: build.GroupLimits{RulesPerListener: 3, CertificatesPerListener: 2}})
 	s.article("/healthz/ready")
-	certA := s.importCertificate(year, "a.example.com")
+	certA := s.importCertificate(year, "a.example.com", "a2.example.com")
 	// b's certificate also covers d1..d6, so that gw-d needs rules but no new certificate.
 	certB := s.importCertificate(year, "b.example.com", "d1.example.com", "d2.example.com", "d3.example.com", "d4.example.com", "d5.example.com", "d6.example.com")
 	certC := s.importCertificate(year, "c.example.com")
@@ -306,6 +306,36 @@ func TestAGroupMemberOverTheRuleOrCertificateLimitGetsAWarningAndTheOthersAreUna
 		t.Fatalf("listener certificates changed: default %s SNI %v, were %s %v", def2, sni2, def, sni)
 	}
 	s.assertIdleReconcile("gw-a")
+
+	// gw-b, which fits, now asks for one certificate too many (c.example.com needs certC): a
+	// Warning on gw-b, which keeps what it has in AWS — its certificate on the HTTPS listener
+	// and its rule — also through another member's apply (gw-a gets a host that certA covers).
+	s.updateGateway("gw-b", func(gw *istionet.Gateway) {
+		gw.Spec.Servers[0].Hosts = append(gw.Spec.Servers[0].Hosts, "c.example.com")
+	})
+	if msg := s.event(s.appNS, "gw-b", build.ReasonGroupFull); !strings.Contains(msg, "3 certificates") {
+		t.Fatalf("GroupFull on gw-b says %q, want the certificate count", msg)
+	}
+	s.updateGateway("gw-a", func(gw *istionet.Gateway) {
+		gw.Spec.Servers[0].Hosts = append(gw.Spec.Servers[0].Hosts, "a2.example.com")
+	})
+	s.waitGroupHosts("a.example.com", "a2.example.com", "b.example.com")
+	_, listeners, after = s.groupALB()
+	if after["b.example.com"].ARN != rules["b.example.com"].ARN || after["b.example.com"].TargetGroup != rules["b.example.com"].TargetGroup {
+		t.Fatalf("gw-b's rule changed after gw-a's apply: %+v, was %+v", after["b.example.com"], rules["b.example.com"])
+	}
+	def3, sni3 := s.listenerCertificates(listeners[443])
+	if def3 != def || !slices.Equal(sni3, sni) {
+		t.Fatalf("listener certificates changed after gw-a's apply while gw-b does not fit: default %s SNI %v, were %s %v", def3, sni3, def, sni)
+	}
+	if by := s.owned(s.gatewayKey("gw-b")); len(by["tg"]) != 1 {
+		t.Fatalf("gw-b, which does not fit any more, lost its target group: %v", by)
+	}
+	for _, name := range []string{"gw-c", "gw-d"} {
+		if by := s.owned(s.gatewayKey(name)); len(by["tg"]) != 0 || len(by["lb"]) != 0 {
+			t.Fatalf("%s, which does not fit, has AWS resources: %v", name, by)
+		}
+	}
 }
 
 // eventsWithin returns the messages of the object's Events with the reason, now.
@@ -455,4 +485,147 @@ func TestAGatewayLeavingItsGroupGetsItsOwnALBAndTheLastOneTakesTheGroupsALBWithI
 		}
 		return nil
 	}))
+}
+
+// groupRuleTargets returns the target groups the non-default rules of every listener of the
+// group's ALB forward to, one entry a rule.
+func (s *scenario) groupRuleTargets() []string {
+	s.t.Helper()
+	_, listeners, _ := s.groupALB()
+	var out []string
+	for _, l := range listeners {
+		rules, err := s.elb.DescribeRules(s.ctx, &elbv2.DescribeRulesInput{ListenerArn: l.ListenerArn})
+		must(s.t, err)
+		for _, r := range rules.Rules {
+			if !aws.ToBool(r.IsDefault) && len(r.Actions) == 1 {
+				out = append(out, aws.ToString(r.Actions[0].TargetGroupArn))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestGatewaysLeavingTheirGroupWhileTheOperatorIsDownLeaveNoRulesAndNoGroupALB(t *testing.T) {
+	s := newScenario(t, scenarioOptions{})
+	s.article("/healthz/ready")
+	before := s.inventory()
+	s.groupGateway("gw-a", 1, "a.example.com")
+	s.groupGateway("gw-b", 2, "b.example.com")
+	s.groupGateway("gw-c", 3, "c.example.com")
+	group := s.waitDNS("gw-a")
+	s.waitDNS("gw-b")
+	s.waitDNS("gw-c")
+	s.waitGroupHosts("a.example.com", "b.example.com", "c.example.com")
+	_, _, rules := s.groupALB()
+	tgB := s.memberTargetGroup("gw-b")
+	targets := s.groupRuleTargets()
+	if !slices.Contains(targets, tgB) {
+		t.Fatalf("no rule forwards to gw-b's target group %s: %v", tgB, targets)
+	}
+
+	// The operator is down while gw-b leaves the group: nothing remembers it was a member.
+	s.stopMgr()
+	s.updateGateway("gw-b", func(gw *istionet.Gateway) {
+		delete(gw.Annotations, "istio-alb.io/group")
+		delete(gw.Annotations, "istio-alb.io/group-order")
+	})
+	s.startManager(s.opts.syncPeriod)
+	if got := s.waitDNSNot("gw-b", group); got == group {
+		t.Fatal("gw-b still publishes the group's ALB")
+	}
+	s.loadBalancer(s.gatewayKey("gw-b")) // one ALB and one target group of its own
+	s.waitGroupHosts("a.example.com", "c.example.com")
+	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
+		if got := s.groupRuleTargets(); slices.Contains(got, tgB) || len(got) != len(targets)-len(slices.DeleteFunc(slices.Clone(targets), func(a string) bool { return a != tgB })) {
+			return fmt.Errorf("the group's rules forward to %v; gw-b's target group is %s, the rules were %v", got, tgB, targets)
+		}
+		return nil
+	}))
+	_, _, after := s.groupALB()
+	for _, h := range []string{"a.example.com", "c.example.com"} {
+		if after[h].ARN != rules[h].ARN || after[h].Priority != rules[h].Priority || after[h].TargetGroup != rules[h].TargetGroup {
+			t.Fatalf("the rule of %s changed: %+v, was %+v", h, after[h], rules[h])
+		}
+	}
+
+	// The operator is down while the last two leave: at start, the drift pass's survey finds the
+	// group's ALB that no Gateway names and deletes it; each keeps its target group on an ALB of
+	// its own.
+	s.stopMgr()
+	for _, name := range []string{"gw-a", "gw-c"} {
+		s.updateGateway(name, func(gw *istionet.Gateway) {
+			delete(gw.Annotations, "istio-alb.io/group")
+			delete(gw.Annotations, "istio-alb.io/group-order")
+		})
+	}
+	s.startManager(s.opts.syncPeriod)
+	for _, name := range []string{"gw-a", "gw-c"} {
+		if got := s.waitDNSNot(name, group); got == group {
+			t.Fatalf("%s still publishes the group's ALB", name)
+		}
+	}
+	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
+		if by := s.owned(build.GroupKey(s.appNS, groupName)); len(by) != 0 {
+			return fmt.Errorf("the group still owns %v", by)
+		}
+		if inv := s.inventory(); len(inv.LoadBalancers)-len(before.LoadBalancers) != 3 {
+			return fmt.Errorf("want the three Gateways' own ALBs: %s", inv)
+		}
+		return nil
+	}))
+	for _, name := range []string{"gw-a", "gw-b", "gw-c"} {
+		s.loadBalancer(s.gatewayKey(name)) // one ALB and one target group each
+	}
+
+	// All go: nothing is left.
+	for _, name := range []string{"gw-a", "gw-b", "gw-c"} {
+		s.deleteGateway(name)
+	}
+	for _, name := range []string{"gw-a", "gw-b", "gw-c"} {
+		s.waitGone(name, 60*time.Second)
+	}
+	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
+		if got := s.inventory(); got.String() != before.String() {
+			return fmt.Errorf("the account holds\n  %s\nwant\n  %s", got, before)
+		}
+		return nil
+	}))
+}
+
+func TestTheDriftPassRepairsAGroupsListenerDeletedOutOfBand(t *testing.T) {
+	s := newScenario(t, scenarioOptions{syncPeriod: 2 * time.Second})
+	s.article("/healthz/ready")
+	s.importCertificate(year, "a.example.com") // found from the hosts
+	s.importCertificate(year, "b.example.com")
+	s.groupGateway("gw-a", 1, "a.example.com")
+	s.groupGateway("gw-b", 2, "b.example.com")
+	s.waitDNS("gw-a")
+	s.waitDNS("gw-b")
+	s.waitGroupHosts("a.example.com", "b.example.com")
+	lb, listeners, rules := s.groupALB()
+	def, sni := s.listenerCertificates(listeners[443])
+
+	// Someone deletes the HTTPS listener, and with it both members' rules.
+	_, err := s.elb.DeleteListener(s.ctx, &elbv2.DeleteListenerInput{ListenerArn: listeners[443].ListenerArn})
+	must(t, err)
+	s.waitGroupHosts("a.example.com", "b.example.com")
+	lb2, listeners2, rules2 := s.groupALB()
+	if aws.ToString(lb2.LoadBalancerArn) != aws.ToString(lb.LoadBalancerArn) {
+		t.Fatalf("the group's ALB was replaced: %s, was %s", aws.ToString(lb2.LoadBalancerArn), aws.ToString(lb.LoadBalancerArn))
+	}
+	if aws.ToString(listeners2[443].ListenerArn) == aws.ToString(listeners[443].ListenerArn) {
+		t.Fatal("the listener ARN is the deleted one")
+	}
+	for _, h := range []string{"a.example.com", "b.example.com"} {
+		if rules2[h].TargetGroup != rules[h].TargetGroup {
+			t.Fatalf("the rule of %s forwards to %s, was %s", h, rules2[h].TargetGroup, rules[h].TargetGroup)
+		}
+	}
+	if def2, sni2 := s.listenerCertificates(listeners2[443]); def2 != def || !slices.Equal(sni2, sni) {
+		t.Fatalf("listener certificates: default %s SNI %v, were %s %v", def2, sni2, def, sni)
+	}
+	if got := len(listeners2); got != 2 {
+		t.Fatalf("the group's ALB has %d listeners, want 2", got)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -478,7 +479,7 @@ func TestAGatewayLeavingItsGroupGetsItsOwnALBAndTheLastOneTakesTheGroupsALBWithI
 	s.waitDNSNot("gw-a", group)
 	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
 		if by := s.owned(build.GroupKey(s.appNS, groupName)); len(by) != 0 {
-			return fmt.Errorf("the group still owns %v", by)
+			return fmt.Errorf("the group still owns %s", arnsByKind(by))
 		}
 		if inv := s.inventory(); len(inv.LoadBalancers)-len(before.LoadBalancers) != 2 {
 			return fmt.Errorf("want the two Gateways' own ALBs: %s", inv)
@@ -567,7 +568,7 @@ func TestGatewaysLeavingTheirGroupWhileTheOperatorIsDownLeaveNoRulesAndNoGroupAL
 	}
 	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
 		if by := s.owned(build.GroupKey(s.appNS, groupName)); len(by) != 0 {
-			return fmt.Errorf("the group still owns %v", by)
+			return fmt.Errorf("the group still owns %s", arnsByKind(by))
 		}
 		if inv := s.inventory(); len(inv.LoadBalancers)-len(before.LoadBalancers) != 3 {
 			return fmt.Errorf("want the three Gateways' own ALBs: %s", inv)
@@ -628,4 +629,15 @@ func TestTheDriftPassRepairsAGroupsListenerDeletedOutOfBand(t *testing.T) {
 	if got := len(listeners2); got != 2 {
 		t.Fatalf("the group's ALB has %d listeners, want 2", got)
 	}
+}
+
+// arnsByKind prints what s.owned returned: the ARNs by kind.
+func arnsByKind(by map[string][]taggingtypes.ResourceTagMapping) string {
+	var out []string
+	for _, kind := range slices.Sorted(maps.Keys(by)) {
+		for _, r := range by[kind] {
+			out = append(out, kind+" "+aws.ToString(r.ResourceARN))
+		}
+	}
+	return strings.Join(out, ", ")
 }

@@ -48,9 +48,13 @@ type DryRunResult struct {
 // annotation — and writes nothing else: no AWS call that changes anything, no Service change,
 // no finalizer.
 func (p *Pipeline) dryRun(ctx context.Context, gw client.Object, r Resolver, in build.Input, plan *build.GatewayPlan) (ctrl.Result, error) {
-	changes, err := p.dryChanges(ctx, gw, in, plan)
+	changes, problems, err := p.dryChanges(ctx, gw, in, plan)
 	if err != nil {
 		return p.failed(ctx, gw, r, phaseDryRun, err)
+	}
+	if len(problems) > 0 {
+		// The group has no room for it, or its settings conflict: as the real run would say.
+		return p.rejected(ctx, gw, r, in.Owner, problems)
 	}
 	text := deploy.FormatChanges(changes, maxDryRunPlan)
 	if gw.GetAnnotations()[annotations.DryRunPlan] != text {
@@ -88,8 +92,9 @@ func (p *Pipeline) annotate(ctx context.Context, gw client.Object, key, value st
 
 // dryChanges runs the act step in dry mode: the same synthesizers, DNS sync and certificate
 // requests against clients that read AWS and record their writes (deploy.DryRun); the Service
-// changes and the finalizer are listed from the plan. Nothing is remembered.
-func (p *Pipeline) dryChanges(ctx context.Context, gw client.Object, in build.Input, plan *build.GatewayPlan) ([]deploy.Change, error) {
+// changes and the finalizer are listed from the plan. Nothing is remembered. A group member's
+// group is planned as its real run would (problems are the group's refusal).
+func (p *Pipeline) dryChanges(ctx context.Context, gw client.Object, in build.Input, plan *build.GatewayPlan) ([]deploy.Change, []build.Problem, error) {
 	key := in.Owner.GatewayKey
 	d := &deploy.DryRun{Region: p.Region, Account: in.AWS.AccountID}
 	if !controllerutil.ContainsFinalizer(gw, Finalizer) {
@@ -102,7 +107,7 @@ func (p *Pipeline) dryChanges(ctx context.Context, gw client.Object, in build.In
 	}
 	service(plan.Prepare)
 	if plan.Waiting != "" || plan.Stack == nil {
-		return d.Changes(), nil
+		return d.Changes(), nil, nil
 	}
 	syncer := p.drySyncer(d)
 	tls := &TLS{Catalog: &acm.Catalog{API: d.ACM(p.TLS.Catalog.API), TTL: p.TLS.Catalog.TTL}, Policies: p.TLS.Policies,
@@ -113,16 +118,30 @@ func (p *Pipeline) dryChanges(ctx context.Context, gw client.Object, in build.In
 	}
 	p.TLS.mu.Unlock()
 	if _, err := tls.act(ctx, in.Owner, plan); err != nil {
-		return d.Changes(), err
+		return d.Changes(), nil, err
+	}
+	if plan.Config.Group != "" {
+		g, problems, err := p.planGroup(ctx, gw, in, plan)
+		switch {
+		case err != nil:
+			return d.Changes(), nil, err
+		case len(problems) > 0:
+			return d.Changes(), problems, nil
+		}
+		if err := p.dryGroup(ctx, d, syncer, in.Owner, g); err != nil {
+			return d.Changes(), nil, err
+		}
+		service(plan.Cutover)
+		return d.Changes(), nil, nil
 	}
 	others, err := managedKeys(ctx, p.Client, key)
 	if err != nil {
-		return d.Changes(), err
+		return d.Changes(), nil, err
 	}
 	st := p.state(key)
 	res, err := d.Deployer(p.Deployer).Apply(ctx, deploy.Request{Owner: in.Owner, Stack: plan.Stack, Known: st.owned, Others: others, KeepReplaced: true})
 	if err != nil {
-		return d.Changes(), err
+		return d.Changes(), nil, err
 	}
 	if s := plan.Stack; s.DNS != nil {
 		if _, err := syncer.Sync(ctx, dns.Desired{
@@ -130,7 +149,7 @@ func (p *Pipeline) dryChanges(ctx context.Context, gw client.Object, in build.In
 			VPCID: s.DNS.VPCID, Region: p.Region, DualStack: s.DNS.DualStack,
 			Target: res.LoadBalancer.DNSName, TargetZoneID: res.LoadBalancer.CanonicalHostedZoneID,
 		}, st.records); err != nil {
-			return d.Changes(), err
+			return d.Changes(), nil, err
 		}
 	}
 	// The load balancers a scheme change replaces go once the records point at the new one.
@@ -138,7 +157,50 @@ func (p *Pipeline) dryChanges(ctx context.Context, gw client.Object, in build.In
 		d.Add(deploy.Change{Action: deploy.ActionDelete, Service: "Elastic Load Balancing v2", Operation: "DeleteLoadBalancer", Kind: "load-balancer", Resource: arn})
 	}
 	service(plan.Cutover)
-	return d.Changes(), nil
+	return d.Changes(), nil, nil
+}
+
+// dryGroup is programGroup's writes, recorded: the group's shared stack, the member's part on
+// its listeners, its records on the group's ALB, and the deletion of an ALB of its own.
+func (p *Pipeline) dryGroup(ctx context.Context, d *deploy.DryRun, syncer *dns.Syncer, owner tags.Owner, g *groupApply) error {
+	key := owner.GatewayKey
+	dd := d.Deployer(p.Deployer)
+	groupOthers, err := managedKeys(ctx, p.Client, g.owner.GatewayKey)
+	if err != nil {
+		return err
+	}
+	shared, err := dd.Apply(ctx, deploy.Request{Owner: g.owner, Stack: g.shared, Known: p.state(g.owner.GatewayKey).owned, Others: groupOthers})
+	if err != nil {
+		return err
+	}
+	others, err := managedKeys(ctx, p.Client, key)
+	if err != nil {
+		return err
+	}
+	members, err := p.groupKeys(ctx, g.owner.GatewayKey)
+	if err != nil {
+		return err
+	}
+	st := p.state(key)
+	req := deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: shared.ListenersByPort, Known: st.owned, Others: others, Members: members, KeepOwnALB: true}
+	res, err := dd.ApplyMember(ctx, req)
+	if err != nil {
+		return err
+	}
+	if dd := g.part.DNS; dd != nil {
+		if _, err := syncer.Sync(ctx, dns.Desired{
+			Resource: dns.ResourcePrefix + key, Names: dd.Names, Private: dd.Private,
+			VPCID: dd.VPCID, Region: p.Region, DualStack: dd.DualStack,
+			Target: shared.LoadBalancer.DNSName, TargetZoneID: shared.LoadBalancer.CanonicalHostedZoneID,
+		}, st.records); err != nil {
+			return err
+		}
+	}
+	if len(res.Replaced) > 0 {
+		req.Known, req.KeepOwnALB = res.Owned, false
+		_, err = dd.ApplyMember(ctx, req)
+	}
+	return err
 }
 
 // drySyncer is a Syncer like the pipeline's whose Route53 writes go to the dry run; its zone
@@ -183,7 +245,7 @@ func (p *Pipeline) DryRun(ctx context.Context, c client.Client, gw client.Object
 		return out, nil
 	}
 	out.Waiting = plan.Waiting
-	out.Changes, err = p.dryChanges(ctx, gw, in, plan)
+	out.Changes, out.Problems, err = p.dryChanges(ctx, gw, in, plan)
 	return out, err
 }
 

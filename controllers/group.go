@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
@@ -41,13 +42,19 @@ type groupMember struct {
 
 func (m groupMember) key() string { return m.kind + "/" + m.obj.GetNamespace() + "/" + m.obj.GetName() }
 
+// dryRunOnly reports whether the Gateway is a dry run never built for real: it has nothing in its
+// group, and the others are planned without it.
+func dryRunOnly(gw client.Object) bool {
+	return gw.GetAnnotations()[annotations.DryRun] == "true" && !controllerutil.ContainsFinalizer(gw, Finalizer)
+}
+
 // groupMembers returns the enabled Gateways of either kind, not being deleted, of the group in
 // the namespace, except the one with key except.
 func groupMembers(ctx context.Context, c client.Client, namespace, group, except string) ([]groupMember, error) {
 	var out []groupMember
 	err := eachGateway(ctx, c, namespace, func(kind string, gw client.Object) {
 		m := groupMember{kind: kind, obj: gw}
-		if m.key() != except && gw.GetAnnotations()[annotations.Group] == group && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) {
+		if m.key() != except && gw.GetAnnotations()[annotations.Group] == group && gw.GetDeletionTimestamp().IsZero() && annotations.IsEnabled(gw.GetAnnotations()) && !dryRunOnly(gw) {
 			out = append(out, m)
 		}
 	})
@@ -87,8 +94,10 @@ func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Inp
 			return nil, nil, fmt.Errorf("gathering group member %s: %w", m.key(), err)
 		}
 		oplan, probs := build.Plan(oin)
-		if len(probs) > 0 || oplan.Stack == nil {
-			log.FromContext(ctx).V(1).Info("group member left out: not planned", "member", m.key())
+		if len(probs) > 0 || oplan.Stack == nil || oplan.Config.DryRun {
+			// Its own reconcile reports it; meanwhile it keeps what it has on the listeners.
+			log.FromContext(ctx).V(1).Info("group member not planned: it keeps what it has", "member", m.key())
+			members = append(members, build.GroupMember{Key: m.key(), Unplanned: true})
 			continue
 		}
 		members = append(members, build.GroupMember{Key: m.key(), Order: oplan.Config.GroupOrder, Hosts: build.Hosts(oin.Gateway, oplan.Config), Stack: oplan.Stack})
@@ -99,9 +108,10 @@ func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Inp
 	}
 	owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
 	gp := build.PlanGroup(owner, members, limits)
-	if full(gp.Problems) {
-		// A member does not fit: it keeps its certificates and rules on the listeners (read from
-		// AWS, so a restart forgets nothing), and the others are planned around them.
+	if full(gp.Problems) || slices.ContainsFunc(members, func(m build.GroupMember) bool { return m.Unplanned }) {
+		// A member does not fit, or could not be planned: it keeps its certificates and rules on
+		// the listeners (read from AWS, so a restart forgets nothing), and the others are planned
+		// around them.
 		now, err := p.groupNow(ctx, owner)
 		if err != nil {
 			return nil, nil, err
@@ -141,10 +151,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 	if err != nil {
 		return "", err
 	}
-	listeners, err := p.Deployer.ListenersByPort(ctx, shared.Listeners)
-	if err != nil {
-		return "", err
-	}
+	listeners := shared.ListenersByPort
 	members, err := p.groupKeys(ctx, g.owner.GatewayKey)
 	if err != nil {
 		return "", err
@@ -244,7 +251,12 @@ func (p *Pipeline) reapplyShared(ctx context.Context, group tags.Owner, remainin
 	if len(remaining) == 0 {
 		return nil
 	}
-	first := remaining[0]
+	// A built member in a dry run is not planned for real: the first other one plans the group.
+	i := slices.IndexFunc(remaining, func(m groupMember) bool { return m.obj.GetAnnotations()[annotations.DryRun] != "true" })
+	if i < 0 {
+		return nil
+	}
+	first := remaining[i]
 	r := p.Resolvers[first.kind]
 	if r == nil {
 		return nil
@@ -331,7 +343,7 @@ func (p *Pipeline) named(ctx context.Context, groupKey string) (bool, error) {
 	ns, group, _ := strings.Cut(rest, "/")
 	found := false
 	err := eachGateway(ctx, p.Client, ns, func(_ string, gw client.Object) {
-		found = found || gw.GetAnnotations()[annotations.Group] == group
+		found = found || (gw.GetAnnotations()[annotations.Group] == group && !dryRunOnly(gw))
 	})
 	return found, err
 }

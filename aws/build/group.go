@@ -34,6 +34,9 @@ type GroupMember struct {
 	Hosts []string
 	// Stack is the member's own stack as if it had its ALB.
 	Stack *model.Stack
+	// Unplanned marks a member that could not be planned (a user error, a dry run of a built
+	// member): it keeps what it has on the group's listeners.
+	Unplanned bool
 }
 
 // GroupLimits are the AWS limits a group is held to (tests use small ones).
@@ -66,7 +69,9 @@ func PlanGroup(owner tags.Owner, members []GroupMember, limits GroupLimits) Grou
 // that does not fit keeps what it has there — those of its certificates on the HTTPS listener,
 // and its rules (nothing is written for it: its rules, target group and records stay) — and they
 // count against the limits of the members after it, so that another member's apply never breaks
-// its hosts' TLS. It keeps them until it fits again or leaves.
+// its hosts' TLS. It keeps them until it fits again or leaves. An unplanned member keeps its
+// rules, and while there is one the HTTPS listener keeps every certificate it has (which of
+// them are the member's is not known) as far as the limit allows.
 func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, now model.GroupListenerState) GroupPlan {
 	plan := GroupPlan{Members: map[string]*model.Stack{}, Problems: map[string][]Problem{}}
 	sorted := slices.Clone(members)
@@ -77,9 +82,18 @@ func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, no
 	var certs []string
 	policy := ""
 	rules := map[int32]int{}
+	unplanned := false
+	for _, m := range sorted {
+		if m.Unplanned {
+			unplanned = true
+			for p, n := range now.Rules[m.Key] {
+				rules[p] += n
+			}
+		}
+	}
 	for i := range sorted {
 		m := &sorted[i]
-		if m.Stack.Empty() {
+		if m.Unplanned || m.Stack.Empty() {
 			continue
 		}
 		if len(m.Hosts) == 0 {
@@ -139,6 +153,19 @@ func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, no
 			ref = m
 		}
 		plan.Members[m.Key] = part
+	}
+	if unplanned {
+		for _, c := range now.Certificates {
+			if len(certs) < limits.CertificatesPerListener && !slices.Contains(certs, c) {
+				certs = append(slices.Clone(certs), c)
+			}
+		}
+	}
+	if len(now.Certificates) > 0 {
+		// The listener's default stays while it is wanted: no change for a member planned anew.
+		if i := slices.Index(certs, now.Certificates[0]); i > 0 {
+			certs = append([]string{certs[i]}, slices.Delete(slices.Clone(certs), i, i+1)...)
+		}
 	}
 	if ref != nil {
 		plan.Shared = sharedStack(owner, ref.Stack, certs, policy)

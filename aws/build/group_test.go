@@ -101,6 +101,24 @@ func TestPlanGroup(t *testing.T) {
 			reasons: map[string]string{"b": ReasonGroupFull + ": 3 certificates", "c": ReasonGroupFull + ": 3 certificates"},
 		},
 		{
+			name: "an unplanned member keeps its rules and, while it is one, the listener keeps the certificates it has",
+			members: func(t *testing.T) []GroupMember {
+				return []GroupMember{member(t, "a", 1, []string{"cert-a"}, nil, "a.example.com"), {Key: "istio/test-ns/b", Order: 2, Unplanned: true},
+					member(t, "c", 3, []string{"cert-a"}, nil, many(6)...)}
+			},
+			limits: small, fit: []string{"a"}, certs: []string{"cert-a", "cert-b"}, rules: map[string]int{"a": 1},
+			now:     model.GroupListenerState{Certificates: []string{"cert-a", "cert-b"}, Rules: map[string]map[int32]int{"istio/test-ns/b": {443: 1}}},
+			reasons: map[string]string{"c": ReasonGroupFull + ": 4 rules on listener 443"},
+		},
+		{
+			name: "the listener's default certificate stays the default when the first member is unplanned",
+			members: func(t *testing.T) []GroupMember {
+				return []GroupMember{{Key: "istio/test-ns/a", Order: 1, Unplanned: true}, member(t, "b", 2, []string{"cert-b"}, nil, "b.example.com")}
+			},
+			limits: small, fit: []string{"b"}, certs: []string{"cert-a", "cert-b"}, rules: map[string]int{"b": 1},
+			now: model.GroupListenerState{Certificates: []string{"cert-a", "cert-b"}, Rules: map[string]map[int32]int{"istio/test-ns/a": {443: 1}}},
+		},
+		{
 			name: "the rules of a member that does not fit count for the members after it",
 			members: func(t *testing.T) []GroupMember {
 				return []GroupMember{member(t, "a", 1, []string{"cert-a"}, nil, "a.example.com"), member(t, "b", 2, []string{"cert-a", "cert-x", "cert-y"}, nil, "b.example.com"),

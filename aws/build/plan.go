@@ -138,11 +138,6 @@ func Plan(in Input) (*GatewayPlan, []Problem) {
 		probs = append(probs, Problem{Reason: ReasonInvalidAnnotation, Message: e.Error()})
 	}
 	probs = append(probs, checkPolicy(in.Policy, fe, cfg)...)
-	if cfg.DryRun && cfg.Group != "" {
-		probs = append(probs, Problem{Reason: ReasonInvalidAnnotation, Message: fmt.Sprintf(
-			"annotation %s=\"true\" with %s=%q: a dry run of a group member is not supported yet (it would plan an ALB of its own); remove one of them",
-			annotations.DryRun, annotations.Group, cfg.Group)})
-	}
 	probs = append(probs, fe.Problems...)
 	p := &GatewayPlan{Config: cfg}
 

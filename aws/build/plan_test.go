@@ -322,12 +322,16 @@ func TestPlanReturnsTheWholeStackOrEveryProblem(t *testing.T) {
 			},
 		},
 		{
-			sentence: "a dry run of a group member is refused, naming both annotations",
+			sentence: "a dry run of a group member is planned like its real run",
 			change: func(in *Input) {
 				in.Annotations[annotations.DryRun] = "true"
 				in.Annotations[annotations.Group] = "shop"
 			},
-			problems: [][]string{{ReasonInvalidAnnotation, annotations.DryRun, annotations.Group, "not supported yet"}},
+			check: func(t *testing.T, p *GatewayPlan) {
+				if !p.Config.DryRun || p.Config.Group != "shop" || p.Stack == nil {
+					t.Fatalf("dry run %v, group %q, stack %v", p.Config.DryRun, p.Config.Group, p.Stack != nil)
+				}
+			},
 		},
 		{
 			sentence: "an unknown SSL policy is reported",

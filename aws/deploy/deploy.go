@@ -94,6 +94,8 @@ type Result struct {
 	Certificates []string
 	// Listeners are the load balancer's listeners after the apply.
 	Listeners []string
+	// ListenersByPort are the same by port.
+	ListenersByPort map[int32]string
 	// Replaced are the load balancers left in place by KeepReplaced.
 	Replaced []string
 }
@@ -190,7 +192,7 @@ func (d *Deployer) Apply(ctx context.Context, req Request) (Result, error) {
 			return res, err
 		}
 	}
-	res.Listeners, res.Replaced = listeners.ARNs(), lb.Replaced()
+	res.Listeners, res.ListenersByPort, res.Replaced = listeners.ARNs(), listeners.ByPort(), lb.Replaced()
 	res.LoadBalancer = elbv2.LoadBalancer{ARN: deployed.LoadBalancer.ARN, DNSName: deployed.LoadBalancer.DNSName,
 		CanonicalHostedZoneID: deployed.LoadBalancer.CanonicalHostedZoneID}
 	return res, nil

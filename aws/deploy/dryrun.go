@@ -355,6 +355,13 @@ func (c *dryELBV2) DescribeListeners(ctx context.Context, in *elbv2sdk.DescribeL
 	return c.API.DescribeListeners(ctx, in, o...)
 }
 
+func (c *dryELBV2) DescribeRules(ctx context.Context, in *elbv2sdk.DescribeRulesInput, o ...func(*elbv2sdk.Options)) (*elbv2sdk.DescribeRulesOutput, error) {
+	if isDry(in.ListenerArn) {
+		return &elbv2sdk.DescribeRulesOutput{}, nil
+	}
+	return c.API.DescribeRules(ctx, in, o...)
+}
+
 func (c *dryELBV2) DescribeListenerCertificates(ctx context.Context, in *elbv2sdk.DescribeListenerCertificatesInput, o ...func(*elbv2sdk.Options)) (*elbv2sdk.DescribeListenerCertificatesOutput, error) {
 	if isDry(in.ListenerArn) {
 		return &elbv2sdk.DescribeListenerCertificatesOutput{}, nil

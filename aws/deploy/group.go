@@ -127,22 +127,6 @@ func (d *Deployer) ApplyMember(ctx context.Context, req MemberRequest) (Result, 
 	return res, nil
 }
 
-// ListenersByPort reads the ports of listeners given by ARN (a group's, after its apply).
-func (d *Deployer) ListenersByPort(ctx context.Context, arns []string) (map[int32]string, error) {
-	out := map[int32]string{}
-	if len(arns) == 0 {
-		return out, nil
-	}
-	ls, err := elbv2.DescribeListeners(ctx, d.ELBV2, arns)
-	if err != nil {
-		return nil, err
-	}
-	for _, l := range ls {
-		out[aws.ToInt32(l.Port)] = aws.ToString(l.ListenerArn)
-	}
-	return out, nil
-}
-
 // GroupListeners finds a group's load balancer (by tags, remembered ARNs and names) and returns
 // its listeners by port; none when it is gone.
 func (d *Deployer) GroupListeners(ctx context.Context, group tags.Owner, known []tags.Tagged, names []string) (map[int32]string, error) {

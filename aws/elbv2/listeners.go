@@ -21,12 +21,25 @@ type ListenerSynthesizer struct {
 	Owner tags.Owner
 	Stack *model.Stack
 
-	arns []string
+	arns   []string
+	byPort map[int32]string
 }
 
 // ARNs returns the listeners of the load balancer after the apply, for a survey to read them
 // in batches.
 func (s *ListenerSynthesizer) ARNs() []string { return s.arns }
+
+// ByPort returns the listeners of the load balancer after the apply by port (a group's members
+// put their rules on them).
+func (s *ListenerSynthesizer) ByPort() map[int32]string { return s.byPort }
+
+func (s *ListenerSynthesizer) keep(port int32, arn *string) {
+	s.arns = append(s.arns, aws.ToString(arn))
+	if s.byPort == nil {
+		s.byPort = map[int32]string{}
+	}
+	s.byPort[port] = aws.ToString(arn)
+}
 
 // Discover implements the synthesizer: listeners are read per load balancer in Synthesize.
 func (s *ListenerSynthesizer) Discover(context.Context, []tags.Tagged, []string) error { return nil }
@@ -80,14 +93,14 @@ func (s *ListenerSynthesizer) ensure(ctx context.Context, lbARN string, want []m
 				return fmt.Errorf("CreateListener %d on %s: %w", l.Port, lbARN, err)
 			}
 			if len(created.Listeners) == 1 {
-				s.arns = append(s.arns, aws.ToString(created.Listeners[0].ListenerArn))
+				s.keep(l.Port, created.Listeners[0].ListenerArn)
 				if err := s.ensureSNI(ctx, created.Listeners[0].ListenerArn, l, nil); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		s.arns = append(s.arns, aws.ToString(cur.ListenerArn))
+		s.keep(l.Port, cur.ListenerArn)
 		var certs []elbv2types.Certificate
 		if cur.Protocol == elbv2types.ProtocolEnumHttps {
 			// DescribeListeners may list SNI certificates too (emulators do); only

@@ -220,7 +220,11 @@ func GroupListenerState(ctx context.Context, api API, cluster string, listeners 
 				return out, err
 			}
 			for _, c := range certs {
-				out.Certificates = append(out.Certificates, aws.ToString(c.CertificateArn))
+				if aws.ToBool(c.IsDefault) {
+					out.Certificates = append([]string{aws.ToString(c.CertificateArn)}, out.Certificates...)
+				} else {
+					out.Certificates = append(out.Certificates, aws.ToString(c.CertificateArn))
+				}
 			}
 		}
 		rules, err := describeRules(ctx, api, listeners[port])

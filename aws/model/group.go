@@ -29,6 +29,7 @@ const (
 // GroupListenerState is what a group's listeners hold now, read from AWS: the HTTPS listener's
 // certificates and each owner's rules by port. A member that does not fit keeps them.
 type GroupListenerState struct {
+	// Certificates are the HTTPS listener's, the default first.
 	Certificates []string
 	// Rules counts the rules by owner key, then by port.
 	Rules map[string]map[int32]int

@@ -35,7 +35,7 @@ type plannedChange struct{ action, kind, service, operation string }
 var planLine = regexp.MustCompile(`^- (\S+) (\S+) .*? \(([^()]+) (\w+)\)(: .*)?$`)
 
 // parsePlan reads the istio-alb.io/dry-run-plan annotation back into its changes.
-func parsePlan(t *testing.T, text string) []plannedChange {
+func parsePlan(t testing.TB, text string) []plannedChange {
 	t.Helper()
 	lines := strings.Split(text, "\n")
 	var out []plannedChange

@@ -641,3 +641,85 @@ func arnsByKind(by map[string][]taggingtypes.ResourceTagMapping) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// dryRunThenReal creates a dry-run member of the group, checks its plan wrote nothing, builds it
+// for real and checks the real run's writes are the plan's. It returns the plan.
+func (s *scenario) dryRunThenReal(name string, order int, hosts ...string) []plannedChange {
+	s.t.Helper()
+	s.settledWrites(s.calls.Snapshot())
+	before := s.calls.Snapshot()
+	s.groupGatewayWith(name, order, map[string]string{"istio-alb.io/dry-run": "true"}, hosts...)
+	text := s.waitPlan(name, "")
+	s.t.Logf("plan of %s:\n%s", name, text)
+	if w := mutating(s.calls.Since(before)); len(w) > 0 {
+		s.t.Fatalf("the dry run of %s wrote to AWS: %s", name, formatCalls(w))
+	}
+	plan := parsePlan(s.t, text)
+	planned := awsCalls(plan)
+	real := s.calls.Snapshot()
+	setAnnotations(s, name, map[string]string{"istio-alb.io/dry-run": ""})
+	s.waitDNS(name)
+	if made := s.settledWrites(real); !maps.Equal(made, planned) {
+		s.t.Fatalf("the real run of %s wrote\n%s\nthe plan said\n%s", name, formatCalls(made), formatCalls(planned))
+	}
+	return plan
+}
+
+func TestADryRunOfAGroupMemberListsExactlyTheWritesTheRealRunMakesForANewGroupAndForAJoiner(t *testing.T) {
+	s := newScenario(t, scenarioOptions{})
+	s.article("/healthz/ready")
+	s.importCertificate(year, "a.example.com")
+	s.importCertificate(year, "b.example.com")
+
+	// The first member plans the group's ALB, listeners, its rule and target group.
+	first := s.dryRunThenReal("gw-a", 1, "a.example.com")
+	s.waitGroupHosts("a.example.com")
+	ops := func(plan []plannedChange) map[string]int {
+		out := map[string]int{}
+		for _, c := range plan {
+			out[c.operation]++
+		}
+		return out
+	}
+	if o := ops(first); o["CreateLoadBalancer"] != 1 || o["CreateListener"] != 2 || o["CreateRule"] != 1 || o["CreateTargetGroup"] != 1 {
+		t.Fatalf("the first member's plan: %v", o)
+	}
+
+	// A joiner plans only its own part and the group's new certificate; while it is a dry run,
+	// the first member's reconcile leaves the group's ALB as it is.
+	_, listeners, _ := s.groupALB()
+	def, sni := s.listenerCertificates(listeners[443])
+	joiner := s.dryRunThenReal("gw-b", 2, "b.example.com")
+	if o := ops(joiner); o["CreateLoadBalancer"] != 0 || o["CreateListener"] != 0 || o["CreateRule"] != 1 || o["AddListenerCertificates"] != 1 || o["CreateTargetGroup"] != 1 {
+		t.Fatalf("the joiner's plan: %v", o)
+	}
+	s.waitGroupHosts("a.example.com", "b.example.com")
+	def, sni = s.listenerCertificates(listeners[443])
+	if len(sni) != 1 {
+		t.Fatalf("listener certificates: default %s SNI %v, want one SNI", def, sni)
+	}
+
+	// A built member turned dry run plans no change; meanwhile another member's apply (a new
+	// group order) keeps its certificate and rule: it is not planned for real.
+	_, _, rules := s.groupALB()
+	setAnnotations(s, "gw-a", map[string]string{"istio-alb.io/dry-run": "true"})
+	if text := s.waitPlan("gw-a", ""); !strings.HasPrefix(text, "0 changes") {
+		t.Fatalf("the dry run of the built gw-a plans changes:\n%s", text)
+	}
+	before := s.calls.Snapshot()
+	setAnnotations(s, "gw-b", map[string]string{"istio-alb.io/group-order": "3"})
+	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
+		if s.calls.Since(before)[clients.Call{Service: "Elastic Load Balancing v2", Operation: "DescribeRules"}] == 0 {
+			return fmt.Errorf("gw-b has not been applied again")
+		}
+		return nil
+	}))
+	s.settledWrites(before)
+	_, _, after := s.groupALB()
+	if a, r := after["a.example.com"], rules["a.example.com"]; a.ARN != r.ARN || a.Priority != r.Priority || a.TargetGroup != r.TargetGroup {
+		t.Fatalf("gw-a's rule changed while it is a dry run: %+v, was %+v", after["a.example.com"], rules["a.example.com"])
+	}
+	if def2, sni2 := s.listenerCertificates(listeners[443]); def2 != def || !slices.Equal(sni2, sni) {
+		t.Fatalf("listener certificates changed while gw-a is a dry run: default %s SNI %v, were %s %v", def2, sni2, def, sni)
+	}
+}

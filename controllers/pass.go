@@ -187,29 +187,40 @@ func (d *DriftPass) Run(ctx context.Context) {
 	} else if len(removed) > 0 {
 		logger.Info("deleted the ALBs of groups no Gateway names", "groups", removed)
 	}
-	drifted := 0
+	// What drifted, then what to repair: a group's ALB is repaired by its members' reconciles.
+	repair, groups := map[string]bool{}, map[string]bool{}
 	for key, st := range states {
-		if reason := deploy.Drift(st.stack, sv.Gateways[key], sv); reason != "" {
-			drifted++
-			logger.Info("drift found; repairing", "gateway", key, "drift", reason)
-			p.update(key, func(s *appliedState) { s.at = time.Time{} })
-			if kindOf(key) != build.GroupKind {
-				d.enqueue(key)
-				continue
-			}
-			// A group's ALB is repaired by its members' reconciles.
-			members, err := p.groupMemberKeys(ctx, key)
-			if err != nil {
-				logger.Error(err, "group members not listed", "group", key)
-			}
-			for _, m := range members {
-				p.update(m, func(s *appliedState) { s.at = time.Time{} })
-				d.enqueue(m)
-			}
+		reason := deploy.Drift(st.stack, sv.Gateways[key], sv)
+		if reason == "" {
 			continue
 		}
-		p.update(key, func(s *appliedState) { s.at = sv.At })
+		logger.Info("drift found; repairing", "gateway", key, "drift", reason)
+		if kindOf(key) != build.GroupKind {
+			repair[key] = true
+			continue
+		}
+		groups[key] = true
+		members, err := p.groupMemberKeys(ctx, key)
+		if err != nil {
+			logger.Error(err, "group members not listed", "group", key)
+		}
+		for _, m := range members {
+			repair[m] = true
+		}
 	}
+	for key := range states {
+		if !repair[key] && !groups[key] {
+			p.update(key, func(s *appliedState) { s.at = sv.At })
+		}
+	}
+	for key := range groups {
+		p.update(key, func(s *appliedState) { s.at = time.Time{} })
+	}
+	for key := range repair {
+		p.update(key, func(s *appliedState) { s.at = time.Time{} })
+		d.enqueue(key)
+	}
+	drifted := len(repair)
 	// Records: each zone read once (the batcher's view), each gateway's records synced against it.
 	p.DNS.Forget()
 	var wg sync.WaitGroup

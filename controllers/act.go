@@ -83,10 +83,14 @@ func (p *Pipeline) act(ctx context.Context, gw client.Object, r Resolver, in bui
 			lbDNS, err = p.programGroup(ctx, gw, in.Owner, plan, st, group)
 		} else {
 			lbDNS, err = p.program(ctx, gw, in.Owner, plan, st)
-			if err == nil && st.group != "" {
+			left := st.group
+			if left == "" && err == nil {
+				left = p.groupPublished(ctx, gw, lbDNS)
+			}
+			if err == nil && left != "" {
 				// It left its group: its records point at its own ALB now, its rules go.
-				if err = p.leaveGroup(ctx, gw, in.Owner, st.group); err != nil {
-					p.update(key, func(s *appliedState) { s.hash, s.group = "", st.group })
+				if err = p.leaveGroup(ctx, gw, in.Owner, left); err != nil {
+					p.update(key, func(s *appliedState) { s.hash, s.group = "", left })
 				}
 			}
 		}

@@ -46,7 +46,7 @@ type DryRunResult struct {
 
 // dryRun reports the changes the plan would make — an Event and the istio-alb.io/dry-run-plan
 // annotation — and writes nothing else: no AWS call that changes anything, no Service change,
-// no finalizer.
+// no finalizer. A group's refusal (no room, a conflict) is reported as the real run would.
 func (p *Pipeline) dryRun(ctx context.Context, gw client.Object, r Resolver, in build.Input, plan *build.GatewayPlan) (ctrl.Result, error) {
 	changes, problems, err := p.dryChanges(ctx, gw, in, plan)
 	if err != nil {
@@ -92,7 +92,7 @@ func (p *Pipeline) annotate(ctx context.Context, gw client.Object, key, value st
 
 // dryChanges runs the act step in dry mode: the same synthesizers, DNS sync and certificate
 // requests against clients that read AWS and record their writes (deploy.DryRun); the Service
-// changes and the finalizer are listed from the plan. Nothing is remembered. A group member's
+// changes and the finalizer are listed from the plan. Nothing of the plan is remembered. A group member's
 // group is planned as its real run would (problems are the group's refusal).
 func (p *Pipeline) dryChanges(ctx context.Context, gw client.Object, in build.Input, plan *build.GatewayPlan) ([]deploy.Change, []build.Problem, error) {
 	key := in.Owner.GatewayKey
@@ -177,7 +177,7 @@ func (p *Pipeline) dryGroup(ctx context.Context, d *deploy.DryRun, syncer *dns.S
 	if err != nil {
 		return err
 	}
-	members, err := p.groupKeys(ctx, g.owner.GatewayKey)
+	members, err := p.groupUsers(ctx, g.owner.GatewayKey, shared.LoadBalancer.DNSName)
 	if err != nil {
 		return err
 	}
@@ -187,20 +187,31 @@ func (p *Pipeline) dryGroup(ctx context.Context, d *deploy.DryRun, syncer *dns.S
 	if err != nil {
 		return err
 	}
-	if dd := g.part.DNS; dd != nil {
+	if rec := g.part.DNS; rec != nil {
 		if _, err := syncer.Sync(ctx, dns.Desired{
-			Resource: dns.ResourcePrefix + key, Names: dd.Names, Private: dd.Private,
-			VPCID: dd.VPCID, Region: p.Region, DualStack: dd.DualStack,
+			Resource: dns.ResourcePrefix + key, Names: rec.Names, Private: rec.Private,
+			VPCID: rec.VPCID, Region: p.Region, DualStack: rec.DualStack,
 			Target: shared.LoadBalancer.DNSName, TargetZoneID: shared.LoadBalancer.CanonicalHostedZoneID,
 		}, st.records); err != nil {
 			return err
 		}
 	}
 	if len(res.Replaced) > 0 {
+		// The real run's second apply deletes the member's own ALB and security group; the rest is
+		// converged by then. Here the recorded creates are not seen by reads, so that apply runs
+		// on a recorder of its own and only its deletions are listed.
+		again := &deploy.DryRun{Region: d.Region, Account: d.Account}
 		req.Known, req.KeepOwnALB = res.Owned, false
-		_, err = dd.ApplyMember(ctx, req)
+		if _, err := again.Deployer(p.Deployer).ApplyMember(ctx, req); err != nil {
+			return err
+		}
+		for _, c := range again.Changes() {
+			if c.Action == deploy.ActionDelete || c.Operation == "DisassociateWebACL" {
+				d.Add(c)
+			}
+		}
 	}
-	return err
+	return nil
 }
 
 // drySyncer is a Syncer like the pipeline's whose Route53 writes go to the dry run; its zone

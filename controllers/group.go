@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -49,7 +50,7 @@ func dryRunOnly(gw client.Object) bool {
 }
 
 // groupMembers returns the enabled Gateways of either kind, not being deleted, of the group in
-// the namespace, except the one with key except.
+// the namespace, except the one with key except and the dry runs never built (dryRunOnly).
 func groupMembers(ctx context.Context, c client.Client, namespace, group, except string) ([]groupMember, error) {
 	var out []groupMember
 	err := eachGateway(ctx, c, namespace, func(kind string, gw client.Object) {
@@ -108,10 +109,10 @@ func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Inp
 	}
 	owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
 	gp := build.PlanGroup(owner, members, limits)
-	if full(gp.Problems) || slices.ContainsFunc(members, func(m build.GroupMember) bool { return m.Unplanned }) {
-		// A member does not fit, or could not be planned: it keeps its certificates and rules on
-		// the listeners (read from AWS, so a restart forgets nothing), and the others are planned
-		// around them.
+	if len(gp.Problems) > 0 || slices.ContainsFunc(members, func(m build.GroupMember) bool { return m.Unplanned }) {
+		// A member is left out (no room, a conflict) or could not be planned: it keeps its
+		// certificates and rules on the listeners (read from AWS, so a restart forgets nothing),
+		// and the others are planned around them.
 		now, err := p.groupNow(ctx, owner)
 		if err != nil {
 			return nil, nil, err
@@ -133,10 +134,7 @@ func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Inp
 // name.
 func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tags.Owner, plan *build.GatewayPlan, st appliedState, g *groupApply) (string, error) {
 	key := owner.GatewayKey
-	unlock := p.lock(g.owner.GatewayKey)
-	defer unlock()
-	p.groupChanged(g.owner.GatewayKey)
-	defer p.groupChanged(g.owner.GatewayKey)
+	defer p.lockGroup(g.owner.GatewayKey)()
 	groupOthers, err := managedKeys(ctx, p.Client, g.owner.GatewayKey)
 	if err != nil {
 		return "", err
@@ -152,7 +150,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 		return "", err
 	}
 	listeners := shared.ListenersByPort
-	members, err := p.groupKeys(ctx, g.owner.GatewayKey)
+	members, err := p.groupUsers(ctx, g.owner.GatewayKey, shared.LoadBalancer.DNSName)
 	if err != nil {
 		return "", err
 	}
@@ -201,10 +199,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 // ALB follows the remaining members: without the member's certificates, or gone with the last.
 func (p *Pipeline) teardownGroupMember(ctx context.Context, gw client.Object, owner tags.Owner, r Resolver, st appliedState, others []string) (deploy.Result, error) {
 	group := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
-	unlock := p.lock(group.GatewayKey)
-	defer unlock()
-	p.groupChanged(group.GatewayKey)
-	defer p.groupChanged(group.GatewayKey)
+	defer p.lockGroup(group.GatewayKey)()
 	gst := p.state(group.GatewayKey)
 	listeners, err := p.Deployer.GroupListeners(ctx, group, gst.owned, build.LoadBalancerNames(group))
 	if err != nil {
@@ -297,10 +292,7 @@ func (p *Pipeline) rememberGroup(key string, stack *model.Stack, res deploy.Resu
 // group's ALB, which follows the remaining members or goes with the last.
 func (p *Pipeline) leaveGroup(ctx context.Context, gw client.Object, owner tags.Owner, groupKey string) error {
 	group := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKey}
-	unlock := p.lock(groupKey)
-	defer unlock()
-	p.groupChanged(groupKey)
-	defer p.groupChanged(groupKey)
+	defer p.lockGroup(groupKey)()
 	gst := p.state(groupKey)
 	listeners, err := p.Deployer.GroupListeners(ctx, group, gst.owned, build.LoadBalancerNames(group))
 	if err != nil {
@@ -309,7 +301,8 @@ func (p *Pipeline) leaveGroup(ctx context.Context, gw client.Object, owner tags.
 	if err := p.Deployer.RemoveRules(ctx, owner, listeners); err != nil {
 		return err
 	}
-	remaining, err := groupMembers(ctx, p.Client, gw.GetNamespace(), groupKey[strings.LastIndex(groupKey, "/")+1:], owner.GatewayKey)
+	_, name := build.ParseGroupKey(groupKey)
+	remaining, err := groupMembers(ctx, p.Client, gw.GetNamespace(), name, owner.GatewayKey)
 	if err != nil {
 		return err
 	}
@@ -317,6 +310,39 @@ func (p *Pipeline) leaveGroup(ctx context.Context, gw client.Object, owner tags.
 		return p.reapplyShared(ctx, group, remaining, gst)
 	}
 	return p.dropGroup(ctx, group)
+}
+
+// groupPublished returns the key of the group of the Gateway's namespace whose ALB the Gateway
+// still publishes (istio-alb.io/load-balancer-dns) instead of lbDNS, its own ALB's, "" for none:
+// a Gateway that left its group while the operator was not running. The group's ALB is known
+// from its members' applies in this process, or from the drift pass's latest survey.
+func (p *Pipeline) groupPublished(ctx context.Context, gw client.Object, lbDNS string) string {
+	published := gw.GetAnnotations()[annotations.LoadBalancerDNS]
+	if published == "" || published == lbDNS {
+		return ""
+	}
+	prefix := build.GroupKey(gw.GetNamespace(), "")
+	p.memory.mu.Lock()
+	for k, st := range p.memory.applied {
+		if strings.HasPrefix(k, prefix) && st.dns == published {
+			p.memory.mu.Unlock()
+			return k
+		}
+	}
+	p.memory.mu.Unlock()
+	if sv := p.survey(ctx, surveyWait); sv != nil {
+		for k, a := range sv.Gateways {
+			if !strings.HasPrefix(k, prefix) {
+				continue
+			}
+			for _, lb := range a.LoadBalancers {
+				if aws.ToString(lb.DNSName) == published {
+					return k
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // dropGroup deletes a group's ALB, its listeners with every rule on them, and its security group
@@ -335,23 +361,38 @@ func (p *Pipeline) dropGroup(ctx context.Context, group tags.Owner) error {
 	return err
 }
 
-// named reports whether a Gateway in the group's namespace (enabled or not, being deleted or
-// not) names the group: while one does, its reconciles own the group's ALB. It fails for a
-// namespace the operator's cache does not hold.
-func (p *Pipeline) named(ctx context.Context, groupKey string) (bool, error) {
-	_, rest, _ := strings.Cut(groupKey, "/")
-	ns, group, _ := strings.Cut(rest, "/")
-	found := false
-	err := eachGateway(ctx, p.Client, ns, func(_ string, gw client.Object) {
-		found = found || (gw.GetAnnotations()[annotations.Group] == group && !dryRunOnly(gw))
+// groupUsers returns the keys of the Gateways that use a group: those that name it and are
+// enabled (a dry run never built is not) or hold the finalizer (their teardown takes their part
+// off); those that still publish one of its ALB's DNS names (lbDNS: they left the group, and
+// their records may point at it until they publish their own ALB); and those remembered in it.
+// It fails for a namespace the operator's cache does not hold.
+func (p *Pipeline) groupUsers(ctx context.Context, groupKey string, lbDNS ...string) ([]string, error) {
+	ns, group := build.ParseGroupKey(groupKey)
+	var keys []string
+	err := eachGateway(ctx, p.Client, ns, func(kind string, gw client.Object) {
+		a := gw.GetAnnotations()
+		names := a[annotations.Group] == group && ((annotations.IsEnabled(a) && !dryRunOnly(gw)) || controllerutil.ContainsFinalizer(gw, Finalizer))
+		if names || (a[annotations.LoadBalancerDNS] != "" && slices.Contains(lbDNS, a[annotations.LoadBalancerDNS])) {
+			keys = append(keys, groupMember{kind: kind, obj: gw}.key())
+		}
 	})
-	return found, err
+	if err != nil {
+		return nil, err
+	}
+	p.memory.mu.Lock()
+	defer p.memory.mu.Unlock()
+	for k, st := range p.memory.applied {
+		if st.group == groupKey && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
 }
 
-// removeOrphanGroups deletes the ALBs of the groups the survey found and no Gateway names any
-// more: their last member left the group, or went, while the operator was not running (a member
-// leaving under its eyes takes the group's ALB with it). A group in a namespace the operator does
-// not watch is left alone. It returns the groups removed.
+// removeOrphanGroups deletes the ALBs of the groups the survey found and no Gateway uses any
+// more (groupUsers): their last member left the group, or went, while the operator was not
+// running (a member leaving under its eyes takes the group's ALB with it). A group in a
+// namespace the operator does not watch is left alone. It returns the groups removed.
 func (p *Pipeline) removeOrphanGroups(ctx context.Context, sv *deploy.Survey) ([]string, error) {
 	var removed []string
 	var errs []error
@@ -359,14 +400,24 @@ func (p *Pipeline) removeOrphanGroups(ctx context.Context, sv *deploy.Survey) ([
 		if kindOf(key) != build.GroupKind {
 			continue
 		}
-		if has, err := p.named(ctx, key); err != nil || has {
+		var dnsNames []string
+		for _, lb := range sv.Gateways[key].LoadBalancers {
+			dnsNames = append(dnsNames, aws.ToString(lb.DNSName))
+		}
+		orphan := func() (bool, error) {
+			users, err := p.groupUsers(ctx, key, dnsNames...)
+			return err == nil && len(users) == 0, err
+		}
+		if ok, err := orphan(); !ok {
+			if err != nil {
+				log.FromContext(ctx).V(1).Info("group left alone: its namespace is not read", "group", key, "error", err.Error())
+			}
 			continue
 		}
 		err := func() error {
-			unlock := p.lock(key)
-			defer unlock()
+			defer p.lockGroup(key)()
 			// Again under the lock: a first member may have come since.
-			if has, err := p.named(ctx, key); err != nil || has {
+			if ok, err := orphan(); !ok {
 				return err
 			}
 			if err := p.dropGroup(ctx, tags.Owner{Cluster: p.ClusterName, GatewayKey: key}); err != nil {
@@ -384,45 +435,13 @@ func (p *Pipeline) removeOrphanGroups(ctx context.Context, sv *deploy.Survey) ([
 
 // groupMemberKeys returns the keys of the enabled Gateways of a group (by its key).
 func (p *Pipeline) groupMemberKeys(ctx context.Context, groupKey string) ([]string, error) {
-	_, rest, _ := strings.Cut(groupKey, "/")
-	ns, group, _ := strings.Cut(rest, "/")
+	ns, group := build.ParseGroupKey(groupKey)
 	members, err := groupMembers(ctx, p.Client, ns, group, "")
 	var keys []string
 	for _, m := range members {
 		keys = append(keys, m.key())
 	}
 	return keys, err
-}
-
-// full reports whether a member of the group is left out for the AWS limits.
-func full(problems map[string][]build.Problem) bool {
-	for _, probs := range problems {
-		for _, pr := range probs {
-			if pr.Reason == build.ReasonGroupFull {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// groupKeys are the keys whose rules stay on the group's listeners: its members (the Gateway's
-// included), and the gateways remembered in the group, which are leaving it under the operator's
-// eyes (leaveGroup takes their rules off once their records have moved). A gateway that left, or
-// went, while the operator was not running is neither: its rules go with the next member's apply.
-func (p *Pipeline) groupKeys(ctx context.Context, groupKey string) ([]string, error) {
-	keys, err := p.groupMemberKeys(ctx, groupKey)
-	if err != nil {
-		return nil, err
-	}
-	p.memory.mu.Lock()
-	defer p.memory.mu.Unlock()
-	for k, st := range p.memory.applied {
-		if st.group == groupKey && !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	return keys, nil
 }
 
 // groupRead is a group's listeners as last read, and the count of the group's applies then.
@@ -456,6 +475,17 @@ func (p *Pipeline) groupNow(ctx context.Context, group tags.Owner) (model.GroupL
 		p.memory.groupNow[group.GatewayKey] = groupRead{now: now, read: true, applies: r.applies}
 	}
 	return now, nil
+}
+
+// lockGroup holds the group for the caller (its applies are serialised) until the returned
+// function is called; what its listeners held is forgotten at both ends.
+func (p *Pipeline) lockGroup(groupKey string) func() {
+	unlock := p.lock(groupKey)
+	p.groupChanged(groupKey)
+	return func() {
+		p.groupChanged(groupKey)
+		unlock()
+	}
 }
 
 // groupChanged forgets what the group's listeners held: an apply of the group (call it before and

@@ -215,6 +215,7 @@ func (d *DriftPass) Run(ctx context.Context) {
 	}
 	for key := range groups {
 		p.update(key, func(s *appliedState) { s.at = time.Time{} })
+		p.groupChanged(key) // its listeners are read again
 	}
 	for key := range repair {
 		p.update(key, func(s *appliedState) { s.at = time.Time{} })

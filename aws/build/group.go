@@ -26,6 +26,13 @@ func GroupKey(namespace, group string) string { return GroupKind + "/" + namespa
 // GroupKind is the first segment of a group's key, where a gateway's has its kind.
 const GroupKind = "group"
 
+// ParseGroupKey returns the namespace and group of a group's key.
+func ParseGroupKey(key string) (namespace, group string) {
+	_, rest, _ := strings.Cut(key, "/")
+	namespace, group, _ = strings.Cut(rest, "/")
+	return namespace, group
+}
+
 // GroupMember is one Gateway of a group, planned alone.
 type GroupMember struct {
 	Key   string
@@ -65,47 +72,78 @@ func PlanGroup(owner tags.Owner, members []GroupMember, limits GroupLimits) Grou
 	return PlanGroupOn(owner, members, limits, model.GroupListenerState{})
 }
 
-// PlanGroupOn is PlanGroup for a group whose listeners hold now what was read from AWS: a member
-// that does not fit keeps what it has there — those of its certificates on the HTTPS listener,
-// and its rules (nothing is written for it: its rules, target group and records stay) — and they
-// count against the limits of the members after it, so that another member's apply never breaks
-// its hosts' TLS. It keeps them until it fits again or leaves. An unplanned member keeps its
-// rules, and while there is one the HTTPS listener keeps every certificate it has (which of
-// them are the member's is not known) as far as the limit allows.
+// PlanGroupOn is PlanGroup for a group whose listeners hold now what was read from AWS. A member
+// left out — one that does not fit, conflicts, or could not be planned (Unplanned) — keeps what
+// it has there: its rules count against the limits first, and the HTTPS listener keeps every
+// certificate it holds (which of them are the member's is not always known), so that no other
+// member's apply breaks its hosts' TLS; a member that would grow the listener past a limit is the
+// one left out. A member found left out in one round is held in the next, until no new one is.
+// The listener's default certificate stays the default while it is wanted.
 func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, now model.GroupListenerState) GroupPlan {
-	plan := GroupPlan{Members: map[string]*model.Stack{}, Problems: map[string][]Problem{}}
 	sorted := slices.Clone(members)
 	slices.SortFunc(sorted, func(a, b GroupMember) int {
 		return cmp.Or(cmp.Compare(a.Order, b.Order), strings.Compare(a.Key, b.Key))
 	})
+	held := map[string][]Problem{}
+	for _, m := range sorted {
+		if m.Unplanned {
+			held[m.Key] = nil // its own reconcile reports why
+		}
+	}
+	read := now.Certificates != nil || now.Rules != nil
+	for range len(sorted) + 1 {
+		plan, left := planGroupOnce(owner, sorted, limits, now, held)
+		for k, probs := range held {
+			if len(probs) > 0 {
+				plan.Problems[k] = probs
+			}
+		}
+		if len(left) == 0 || !read {
+			return plan
+		}
+		for _, k := range left {
+			held[k] = plan.Problems[k]
+		}
+	}
+	panic("unreachable: each round holds one more member")
+}
+
+// planGroupOnce plans the group with the held members keeping what they have; it returns the
+// members it left out besides them.
+func planGroupOnce(owner tags.Owner, sorted []GroupMember, limits GroupLimits, now model.GroupListenerState, held map[string][]Problem) (GroupPlan, []string) {
+	plan := GroupPlan{Members: map[string]*model.Stack{}, Problems: map[string][]Problem{}}
+	var left []string
+	leave := func(key, reason, msg string) {
+		plan.Problems[key] = append(plan.Problems[key], Problem{Reason: reason, Message: msg})
+		left = append(left, key)
+	}
 	var ref *GroupMember
 	var certs []string
 	policy := ""
 	rules := map[int32]int{}
-	unplanned := false
-	for _, m := range sorted {
-		if m.Unplanned {
-			unplanned = true
-			for p, n := range now.Rules[m.Key] {
+	if len(held) > 0 {
+		certs = slices.Clone(now.Certificates)
+		for k := range held {
+			for p, n := range now.Rules[k] {
 				rules[p] += n
 			}
 		}
 	}
 	for i := range sorted {
 		m := &sorted[i]
-		if m.Unplanned || m.Stack.Empty() {
+		if _, ok := held[m.Key]; ok || m.Stack.Empty() {
 			continue
 		}
 		if len(m.Hosts) == 0 {
-			plan.Problems[m.Key] = append(plan.Problems[m.Key], Problem{Reason: ReasonGroupConflict, Message: fmt.Sprintf(
-				"annotation %s: a group member needs host names for its listener rules; the Gateway has none (only *)", annotations.Group)})
+			leave(m.Key, ReasonGroupConflict, fmt.Sprintf(
+				"annotation %s: a group member needs host names for its listener rules; the Gateway has none (only *)", annotations.Group))
 			continue
 		}
 		if ref != nil {
 			if diff := groupConflicts(ref.Stack, m.Stack); len(diff) > 0 {
-				plan.Problems[m.Key] = append(plan.Problems[m.Key], Problem{Reason: ReasonGroupConflict, Message: fmt.Sprintf(
+				leave(m.Key, ReasonGroupConflict, fmt.Sprintf(
 					"annotation %s: %s differ from the group's ALB, set by %s (first by %s, then by key); the Gateway is left as it was",
-					annotations.Group, strings.Join(diff, ", "), ref.Key, annotations.GroupOrder)})
+					annotations.Group, strings.Join(diff, ", "), ref.Key, annotations.GroupOrder))
 				continue
 			}
 		}
@@ -131,17 +169,9 @@ func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, no
 			}
 		}
 		if len(full) > 0 {
-			plan.Problems[m.Key] = append(plan.Problems[m.Key], Problem{Reason: ReasonGroupFull, Message: fmt.Sprintf(
-				"annotation %s: the group's ALB has no room for this Gateway: it would need %s; the Gateway is left as it was, the other members are unaffected",
-				annotations.Group, strings.Join(full, " and "))})
-			for _, c := range httpsCertificates(m.Stack) {
-				if slices.Contains(now.Certificates, c) && !slices.Contains(certs, c) {
-					certs = append(slices.Clone(certs), c)
-				}
-			}
-			for p, n := range now.Rules[m.Key] {
-				rules[p] += n
-			}
+			leave(m.Key, ReasonGroupFull, fmt.Sprintf(
+				"annotation %s: the group's ALB has no room for this Gateway: it would need %s; the Gateway keeps what it has, the other members are unaffected",
+				annotations.Group, strings.Join(full, " and ")))
 			continue
 		}
 		certs = newCerts
@@ -154,13 +184,6 @@ func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, no
 		}
 		plan.Members[m.Key] = part
 	}
-	if unplanned {
-		for _, c := range now.Certificates {
-			if len(certs) < limits.CertificatesPerListener && !slices.Contains(certs, c) {
-				certs = append(slices.Clone(certs), c)
-			}
-		}
-	}
 	if len(now.Certificates) > 0 {
 		// The listener's default stays while it is wanted: no change for a member planned anew.
 		if i := slices.Index(certs, now.Certificates[0]); i > 0 {
@@ -170,7 +193,7 @@ func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, no
 	if ref != nil {
 		plan.Shared = sharedStack(owner, ref.Stack, certs, policy)
 	}
-	return plan
+	return plan, left
 }
 
 // groupConflicts names the settings of m that differ from the reference's.

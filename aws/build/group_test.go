@@ -119,6 +119,32 @@ func TestPlanGroup(t *testing.T) {
 			now: model.GroupListenerState{Certificates: []string{"cert-a", "cert-b"}, Rules: map[string]map[int32]int{"istio/test-ns/a": {443: 1}}},
 		},
 		{
+			name: "a member before one that keeps its certificate cannot grow the listener past the limit: it is the one left out",
+			members: func(t *testing.T) []GroupMember {
+				return []GroupMember{member(t, "a", 1, []string{"cert-a", "cert-c"}, nil, "a.example.com"), member(t, "b", 2, []string{"cert-x", "cert-y"}, nil, "b.example.com")}
+			},
+			limits: small, now: model.GroupListenerState{Certificates: []string{"cert-a", "cert-x"}, Rules: map[string]map[int32]int{"istio/test-ns/a": {443: 1}, "istio/test-ns/b": {443: 1}}},
+			reasons: map[string]string{"a": ReasonGroupFull + ": 3 certificates", "b": ReasonGroupFull + ": 4 certificates"},
+		},
+		{
+			name: "a member cannot grow the listener over an unplanned member's certificates",
+			members: func(t *testing.T) []GroupMember {
+				return []GroupMember{member(t, "a", 1, []string{"cert-a", "cert-c"}, nil, "a.example.com"), {Key: "istio/test-ns/u", Order: 2, Unplanned: true}}
+			},
+			limits: small, now: model.GroupListenerState{Certificates: []string{"cert-a", "cert-u"}, Rules: map[string]map[int32]int{"istio/test-ns/a": {443: 1}, "istio/test-ns/u": {443: 1}}},
+			reasons: map[string]string{"a": ReasonGroupFull + ": 3 certificates"},
+		},
+		{
+			name: "a member in conflict keeps its certificate on the listener",
+			members: func(t *testing.T) []GroupMember {
+				return []GroupMember{member(t, "a", 1, []string{"cert-a"}, nil, "a.example.com"),
+					member(t, "b", 2, []string{"cert-b"}, func(c *annotations.Config) { c.Scheme = annotations.SchemeInternal }, "b.example.com")}
+			},
+			limits: small, fit: []string{"a"}, certs: []string{"cert-a", "cert-b"}, rules: map[string]int{"a": 1},
+			now:     model.GroupListenerState{Certificates: []string{"cert-a", "cert-b"}, Rules: map[string]map[int32]int{"istio/test-ns/b": {443: 1}}},
+			reasons: map[string]string{"b": ReasonGroupConflict + ": istio-alb.io/scheme"},
+		},
+		{
 			name: "the rules of a member that does not fit count for the members after it",
 			members: func(t *testing.T) []GroupMember {
 				return []GroupMember{member(t, "a", 1, []string{"cert-a"}, nil, "a.example.com"), member(t, "b", 2, []string{"cert-a", "cert-x", "cert-y"}, nil, "b.example.com"),

@@ -103,7 +103,7 @@ func (s *RuleSynthesizer) ensureListener(ctx context.Context, listenerARN string
 			ownBlock = block
 			continue
 		}
-		if s.Members != nil && !slices.Contains(s.Members, t[tags.Gateway]) {
+		if s.Members != nil && t[tags.Gateway] != "" && !slices.Contains(s.Members, t[tags.Gateway]) {
 			stale = append(stale, r)
 			continue
 		}

@@ -13,6 +13,8 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -531,6 +533,8 @@ func TestGatewaysLeavingTheirGroupWhileTheOperatorIsDownLeaveNoRulesAndNoGroupAL
 		delete(gw.Annotations, "istio-alb.io/group")
 		delete(gw.Annotations, "istio-alb.io/group-order")
 	})
+	_, listeners, _ := s.groupALB()
+	gaps := s.sampleRoutes("b.example.com", group, aws.ToString(listeners[443].ListenerArn))
 	s.startManager(s.opts.syncPeriod)
 	if got := s.waitDNSNot("gw-b", group); got == group {
 		t.Fatal("gw-b still publishes the group's ALB")
@@ -548,6 +552,11 @@ func TestGatewaysLeavingTheirGroupWhileTheOperatorIsDownLeaveNoRulesAndNoGroupAL
 		if after[h].ARN != rules[h].ARN || after[h].Priority != rules[h].Priority || after[h].TargetGroup != rules[h].TargetGroup {
 			t.Fatalf("the rule of %s changed: %+v, was %+v", h, after[h], rules[h])
 		}
+	}
+	if samples, bad := gaps(); len(bad) > 0 || samples == 0 {
+		t.Fatalf("in %d samples while gw-b moved, its alias pointed at the group's ALB without a rule for its host %d times: %v", samples, len(bad), bad)
+	} else {
+		t.Logf("gw-b's move: %d samples of its alias and the group's rules, no gap", samples)
 	}
 
 	// The operator is down while the last two leave: at start, the drift pass's survey finds the
@@ -721,5 +730,57 @@ func TestADryRunOfAGroupMemberListsExactlyTheWritesTheRealRunMakesForANewGroupAn
 	}
 	if def2, sni2 := s.listenerCertificates(listeners[443]); def2 != def || !slices.Equal(sni2, sni) {
 		t.Fatalf("listener certificates changed while gw-a is a dry run: default %s SNI %v, were %s %v", def2, sni2, def, sni)
+	}
+}
+
+// sampleRoutes reads, every 100 ms until the returned function is called (at most 60 s), where
+// the host's alias points and whether the group's HTTPS listener routes the host; the function
+// returns the number of samples and those in which the alias pointed at the group's ALB (groupDNS)
+// while the listener had no rule for the host: a gap in the host's traffic.
+func (s *scenario) sampleRoutes(host, groupDNS, listenerARN string) func() (int, []string) {
+	r53 := route53.NewFromConfig(s.awsCfg)
+	stop, done := make(chan struct{}), make(chan struct{})
+	var samples int
+	var bad []string
+	go func() {
+		defer close(done)
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			out, err := r53.ListResourceRecordSets(s.ctx, &route53.ListResourceRecordSetsInput{HostedZoneId: aws.String(s.env.HostedZoneID),
+				StartRecordName: aws.String(host), StartRecordType: r53types.RRTypeA, MaxItems: aws.Int32(1)})
+			if err != nil || len(out.ResourceRecordSets) == 0 || out.ResourceRecordSets[0].AliasTarget == nil ||
+				strings.TrimSuffix(aws.ToString(out.ResourceRecordSets[0].Name), ".") != host {
+				continue
+			}
+			alias := strings.ToLower(aws.ToString(out.ResourceRecordSets[0].AliasTarget.DNSName))
+			if !strings.Contains(alias, strings.ToLower(groupDNS)) {
+				samples++
+				continue
+			}
+			rules, err := s.elb.DescribeRules(s.ctx, &elbv2.DescribeRulesInput{ListenerArn: aws.String(listenerARN)})
+			if err != nil {
+				bad = append(bad, "DescribeRules: "+err.Error())
+				continue
+			}
+			samples++
+			routed := false
+			for _, r := range rules.Rules {
+				for _, c := range r.Conditions {
+					routed = routed || (c.HostHeaderConfig != nil && slices.Contains(c.HostHeaderConfig.Values, host))
+				}
+			}
+			if !routed {
+				bad = append(bad, time.Now().Format("15:04:05.000"))
+			}
+		}
+	}()
+	return func() (int, []string) {
+		close(stop)
+		<-done
+		return samples, bad
 	}
 }

@@ -51,6 +51,8 @@ type Proxy struct {
 	rng      *rand.Rand
 	lag      time.Duration
 	created  map[string]time.Time // resource id (ARN or group id) → when its create was answered
+	// refuseOp and refuseMatch: calls of the operation whose body has the match are throttled.
+	refuseOp, refuseMatch string
 }
 
 // Start serves the proxy on 127.0.0.1 in front of target (e.g. http://127.0.0.1:4566).
@@ -95,6 +97,14 @@ func (p *Proxy) Throttle(fraction float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.throttle = fraction
+}
+
+// Refuse answers every call of the operation whose request body contains match with the
+// service's throttling error, until Refuse("", "").
+func (p *Proxy) Refuse(op, match string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuseOp, p.refuseMatch = op, match
 }
 
 // HideFromTagging leaves resources younger than lag out of the tagging API's GetResources.
@@ -158,7 +168,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := Call{Service: service, Operation: op, Write: clients.IsMutating(op), At: time.Now()}
 
 	p.mu.Lock()
-	throttled := p.throttle > 0 && p.rng.Float64() < p.throttle
+	throttled := (p.throttle > 0 && p.rng.Float64() < p.throttle) ||
+		(p.refuseOp != "" && op == p.refuseOp && bytes.Contains(body, []byte(p.refuseMatch)))
 	call.Throttled = throttled
 	p.calls = append(p.calls, call)
 	index := len(p.calls) - 1

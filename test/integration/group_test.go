@@ -510,7 +510,8 @@ func (s *scenario) groupRuleTargets() []string {
 }
 
 func TestGatewaysLeavingTheirGroupWhileTheOperatorIsDownLeaveNoRulesAndNoGroupALB(t *testing.T) {
-	s := newScenario(t, scenarioOptions{})
+	proxy := startProxy(t)
+	s := newScenario(t, scenarioOptions{awsEndpoint: proxy.URL()})
 	s.article("/healthz/ready")
 	before := s.inventory()
 	s.groupGateway("gw-a", 1, "a.example.com")
@@ -535,7 +536,24 @@ func TestGatewaysLeavingTheirGroupWhileTheOperatorIsDownLeaveNoRulesAndNoGroupAL
 	})
 	_, listeners, _ := s.groupALB()
 	gaps := s.sampleRoutes("b.example.com", group, aws.ToString(listeners[443].ListenerArn))
+	// gw-b's records cannot move for a while (Route53 refuses them): the other members' applies
+	// after the start must leave its rule, which its hosts' traffic still needs.
+	proxy.Refuse("ChangeResourceRecordSets", "b.example.com")
+	from := len(proxy.Calls())
 	s.startManager(s.opts.syncPeriod)
+	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
+		creates, refused := 0, 0
+		for _, c := range proxy.Calls()[from:] {
+			creates += map[bool]int{true: 1}[c.Operation == "CreateLoadBalancer"]
+			refused += map[bool]int{true: 1}[c.Operation == "ChangeResourceRecordSets" && c.Throttled]
+		}
+		if creates == 0 || refused < 2 {
+			return fmt.Errorf("gw-b's own ALB (%d creates) and its refused record moves (%d) not seen yet", creates, refused)
+		}
+		return nil
+	}))
+	s.settledWrites(s.calls.Snapshot()) // gw-a's and gw-c's applies after the start are done
+	proxy.Refuse("", "")
 	if got := s.waitDNSNot("gw-b", group); got == group {
 		t.Fatal("gw-b still publishes the group's ALB")
 	}

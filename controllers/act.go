@@ -189,11 +189,7 @@ func (p *Pipeline) program(ctx context.Context, gw client.Object, owner tags.Own
 		if verify {
 			p.DNS.Forget()
 		}
-		out, err := p.DNS.Sync(ctx, dns.Desired{
-			Resource: dns.ResourcePrefix + key, Names: stack.DNS.Names, Private: stack.DNS.Private,
-			VPCID: stack.DNS.VPCID, Region: p.Region, DualStack: stack.DNS.DualStack,
-			Target: res.LoadBalancer.DNSName, TargetZoneID: res.LoadBalancer.CanonicalHostedZoneID,
-		}, st.records)
+		out, err := p.DNS.Sync(ctx, p.aliases(key, stack.DNS, res.LoadBalancer.DNSName, res.LoadBalancer.CanonicalHostedZoneID), st.records)
 		if err != nil {
 			return res.LoadBalancer.DNSName, fmt.Errorf("%s: %w", phaseDNS, err)
 		}
@@ -278,4 +274,11 @@ func heldNames(out *dns.Outcome) []string {
 		}
 	}
 	return held
+}
+
+// aliases is what the gateway's records are to be: its names as aliases of the ALB (target and
+// its hosted zone), owned under the gateway's key.
+func (p *Pipeline) aliases(key string, d *model.DNS, target, targetZoneID string) dns.Desired {
+	return dns.Desired{Resource: dns.ResourcePrefix + key, Names: d.Names, Private: d.Private, VPCID: d.VPCID,
+		Region: p.Region, DualStack: d.DualStack, Target: target, TargetZoneID: targetZoneID}
 }

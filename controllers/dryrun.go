@@ -144,11 +144,7 @@ func (p *Pipeline) dryChanges(ctx context.Context, gw client.Object, in build.In
 		return d.Changes(), nil, err
 	}
 	if s := plan.Stack; s.DNS != nil {
-		if _, err := syncer.Sync(ctx, dns.Desired{
-			Resource: dns.ResourcePrefix + key, Names: s.DNS.Names, Private: s.DNS.Private,
-			VPCID: s.DNS.VPCID, Region: p.Region, DualStack: s.DNS.DualStack,
-			Target: res.LoadBalancer.DNSName, TargetZoneID: res.LoadBalancer.CanonicalHostedZoneID,
-		}, st.records); err != nil {
+		if _, err := syncer.Sync(ctx, p.aliases(key, s.DNS, res.LoadBalancer.DNSName, res.LoadBalancer.CanonicalHostedZoneID), st.records); err != nil {
 			return d.Changes(), nil, err
 		}
 	}
@@ -188,11 +184,7 @@ func (p *Pipeline) dryGroup(ctx context.Context, d *deploy.DryRun, syncer *dns.S
 		return err
 	}
 	if rec := g.part.DNS; rec != nil {
-		if _, err := syncer.Sync(ctx, dns.Desired{
-			Resource: dns.ResourcePrefix + key, Names: rec.Names, Private: rec.Private,
-			VPCID: rec.VPCID, Region: p.Region, DualStack: rec.DualStack,
-			Target: shared.LoadBalancer.DNSName, TargetZoneID: shared.LoadBalancer.CanonicalHostedZoneID,
-		}, st.records); err != nil {
+		if _, err := syncer.Sync(ctx, p.aliases(key, rec, shared.LoadBalancer.DNSName, shared.LoadBalancer.CanonicalHostedZoneID), st.records); err != nil {
 			return err
 		}
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/annotations"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
-	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/model"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
@@ -168,11 +167,7 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 	now := time.Now()
 	applied := &appliedState{hash: g.hash, at: now, fullAt: now, stack: g.part, owned: res.Owned, dns: lbDNS, records: st.records, group: g.owner.GatewayKey}
 	if d := g.part.DNS; d != nil {
-		out, err := p.DNS.Sync(ctx, dns.Desired{
-			Resource: dns.ResourcePrefix + key, Names: d.Names, Private: d.Private,
-			VPCID: d.VPCID, Region: p.Region, DualStack: d.DualStack,
-			Target: lbDNS, TargetZoneID: shared.LoadBalancer.CanonicalHostedZoneID,
-		}, st.records)
+		out, err := p.DNS.Sync(ctx, p.aliases(key, d, lbDNS, shared.LoadBalancer.CanonicalHostedZoneID), st.records)
 		if err != nil {
 			p.remember(key, &appliedState{at: now, owned: res.Owned, dns: lbDNS, records: st.records, group: g.owner.GatewayKey})
 			return lbDNS, fmt.Errorf("%s: %w", phaseDNS, err)

@@ -19,7 +19,6 @@ import (
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/build/frontend"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/deploy"
-	"github.com/istio-alb-operator/istio-alb-operator/aws/dns"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/ec2"
 	"github.com/istio-alb-operator/istio-alb-operator/aws/tags"
 )
@@ -99,8 +98,7 @@ func (p *Pipeline) adopt(ctx context.Context, gw client.Object, in build.Input, 
 	full := time.Now().Add(-p.FullSyncPeriod + spread(key, p.SyncPeriod))
 	st := &appliedState{hash: hash, at: sv.At, fullAt: full, stack: plan.Stack, owned: owned, listeners: listeners, dns: lbDNS}
 	if d := plan.Stack.DNS; d != nil {
-		out, err := p.DNS.Sync(ctx, dns.Desired{Resource: dns.ResourcePrefix + key, Names: d.Names, Private: d.Private,
-			VPCID: d.VPCID, Region: p.Region, DualStack: d.DualStack, Target: lbDNS, TargetZoneID: zoneID}, nil)
+		out, err := p.DNS.Sync(ctx, p.aliases(key, d, lbDNS, zoneID), nil)
 		if err != nil {
 			return false, "", err
 		}
@@ -258,8 +256,7 @@ func (d *DriftPass) Run(ctx context.Context) {
 			if zoneID == "" {
 				return // the load balancer drifted: its repair syncs the records
 			}
-			out, err := p.DNS.Sync(ctx, dns.Desired{Resource: dns.ResourcePrefix + key, Names: dd.Names, Private: dd.Private,
-				VPCID: dd.VPCID, Region: p.Region, DualStack: dd.DualStack, Target: st.dns, TargetZoneID: zoneID}, now.records)
+			out, err := p.DNS.Sync(ctx, p.aliases(key, dd, st.dns, zoneID), now.records)
 			if err != nil {
 				logger.Error(err, "records not synced", "gateway", key)
 				return

@@ -105,7 +105,7 @@ func (s *ListenerSynthesizer) ensure(ctx context.Context, lbARN string, want []m
 		if cur.Protocol == elbv2types.ProtocolEnumHttps {
 			// DescribeListeners may list SNI certificates too (emulators do); only
 			// DescribeListenerCertificates says which one is the default.
-			if certs, err = s.listenerCertificates(ctx, cur.ListenerArn); err != nil {
+			if certs, err = listenerCertificates(ctx, s.API, cur.ListenerArn); err != nil {
 				return err
 			}
 		}
@@ -123,7 +123,7 @@ func (s *ListenerSynthesizer) ensure(ctx context.Context, lbARN string, want []m
 			}
 			if l.Protocol == "HTTPS" && len(certs) > 0 {
 				// A new default may have changed the SNI list (it does on emulators): read again.
-				if certs, err = s.listenerCertificates(ctx, cur.ListenerArn); err != nil {
+				if certs, err = listenerCertificates(ctx, s.API, cur.ListenerArn); err != nil {
 					return err
 				}
 			}
@@ -167,9 +167,9 @@ func defaultOf(certs []elbv2types.Certificate) string {
 	return ""
 }
 
-func (s *ListenerSynthesizer) listenerCertificates(ctx context.Context, listenerARN *string) ([]elbv2types.Certificate, error) {
+func listenerCertificates(ctx context.Context, api API, listenerARN *string) ([]elbv2types.Certificate, error) {
 	var out []elbv2types.Certificate
-	p := elbv2.NewDescribeListenerCertificatesPaginator(s.API, &elbv2.DescribeListenerCertificatesInput{ListenerArn: listenerARN})
+	p := elbv2.NewDescribeListenerCertificatesPaginator(api, &elbv2.DescribeListenerCertificatesInput{ListenerArn: listenerARN})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {

@@ -70,20 +70,7 @@ type ruleOwner struct {
 }
 
 func (s *RuleSynthesizer) ensureListener(ctx context.Context, listenerARN string, want []model.Rule, targetGroups map[string]string) error {
-	all, err := describeRules(ctx, s.API, listenerARN)
-	if err != nil {
-		return err
-	}
-	var arns []string
-	for _, r := range all {
-		if !aws.ToBool(r.IsDefault) {
-			arns = append(arns, aws.ToString(r.RuleArn))
-		}
-	}
-	if len(arns) == 0 && len(want) == 0 {
-		return nil
-	}
-	tagged, err := tagsOf(ctx, s.API, arns)
+	all, tagged, err := taggedRules(ctx, s.API, listenerARN)
 	if err != nil {
 		return err
 	}
@@ -215,7 +202,7 @@ func GroupListenerState(ctx context.Context, api API, cluster string, listeners 
 	out := model.GroupListenerState{Rules: map[string]map[int32]int{}}
 	for _, port := range slices.Sorted(maps.Keys(listeners)) {
 		if port == 443 {
-			certs, err := (&ListenerSynthesizer{API: api}).listenerCertificates(ctx, aws.String(listeners[port]))
+			certs, err := listenerCertificates(ctx, api, aws.String(listeners[port]))
 			if err != nil {
 				return out, err
 			}
@@ -227,25 +214,12 @@ func GroupListenerState(ctx context.Context, api API, cluster string, listeners 
 				}
 			}
 		}
-		rules, err := describeRules(ctx, api, listeners[port])
+		_, tagged, err := taggedRules(ctx, api, listeners[port])
 		if err != nil {
 			return out, err
 		}
-		var arns []string
-		for _, r := range rules {
-			if !aws.ToBool(r.IsDefault) {
-				arns = append(arns, aws.ToString(r.RuleArn))
-			}
-		}
-		if len(arns) == 0 {
-			continue
-		}
-		tagged, err := tagsOf(ctx, api, arns)
-		if err != nil {
-			return out, err
-		}
-		for _, arn := range arns {
-			if t := tagged[arn]; t[tags.Cluster] == cluster && t[tags.Gateway] != "" {
+		for _, t := range tagged {
+			if t[tags.Cluster] == cluster && t[tags.Gateway] != "" {
 				if out.Rules[t[tags.Gateway]] == nil {
 					out.Rules[t[tags.Gateway]] = map[int32]int{}
 				}
@@ -254,6 +228,26 @@ func GroupListenerState(ctx context.Context, api API, cluster string, listeners 
 		}
 	}
 	return out, nil
+}
+
+// taggedRules returns all rules of a listener, the default included, and the tags of the others
+// by ARN (no tag call when there are none).
+func taggedRules(ctx context.Context, api API, listenerARN string) ([]elbv2types.Rule, map[string]map[string]string, error) {
+	all, err := describeRules(ctx, api, listenerARN)
+	if err != nil {
+		return nil, nil, err
+	}
+	var arns []string
+	for _, r := range all {
+		if !aws.ToBool(r.IsDefault) {
+			arns = append(arns, aws.ToString(r.RuleArn))
+		}
+	}
+	if len(arns) == 0 {
+		return all, nil, nil
+	}
+	tagged, err := tagsOf(ctx, api, arns)
+	return all, tagged, err
 }
 
 // describeRules returns all rules of a listener, the default included.

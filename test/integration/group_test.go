@@ -265,13 +265,7 @@ func TestAGroupMemberOverTheRuleOrCertificateLimitGetsAWarningAndTheOthersAreUna
 	// b's certificate also covers d1..d6, so that gw-d needs rules but no new certificate.
 	certB := s.importCertificate(year, "b.example.com", "d1.example.com", "d2.example.com", "d3.example.com", "d4.example.com", "d5.example.com", "d6.example.com")
 	certC := s.importCertificate(year, "c.example.com")
-	s.groupGateway("gw-a", 1, "a.example.com")
-	s.groupGateway("gw-b", 2, "b.example.com")
-	s.waitDNS("gw-a")
-	s.waitDNS("gw-b")
-	s.waitGroupHosts("a.example.com", "b.example.com")
-	_, listeners, rules := s.groupALB()
-	def, sni := s.listenerCertificates(listeners[443])
+	_, listeners, rules, def, sni := s.groupOfTwo()
 
 	// gw-c's certificate would be the third (the test's limit is 2): a Warning on gw-c only.
 	s.groupGateway("gw-c", 3, "c.example.com")
@@ -479,15 +473,7 @@ func TestAGatewayLeavingItsGroupGetsItsOwnALBAndTheLastOneTakesTheGroupsALBWithI
 	s.loadBalancer(s.gatewayKey("gw-b")) // one ALB and one target group of its own
 	s.updateGateway("gw-a", leave)
 	s.waitDNSNot("gw-a", group)
-	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
-		if by := s.owned(build.GroupKey(s.appNS, groupName)); len(by) != 0 {
-			return fmt.Errorf("the group still owns %s", arnsByKind(by))
-		}
-		if inv := s.inventory(); len(inv.LoadBalancers)-len(before.LoadBalancers) != 2 {
-			return fmt.Errorf("want the two Gateways' own ALBs: %s", inv)
-		}
-		return nil
-	}))
+	s.waitGroupGone(before, 2)
 }
 
 // groupRuleTargets returns the target groups the non-default rules of every listener of the
@@ -593,15 +579,7 @@ func TestGatewaysLeavingTheirGroupWhileTheOperatorIsDownLeaveNoRulesAndNoGroupAL
 			t.Fatalf("%s still publishes the group's ALB", name)
 		}
 	}
-	must(t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
-		if by := s.owned(build.GroupKey(s.appNS, groupName)); len(by) != 0 {
-			return fmt.Errorf("the group still owns %s", arnsByKind(by))
-		}
-		if inv := s.inventory(); len(inv.LoadBalancers)-len(before.LoadBalancers) != 3 {
-			return fmt.Errorf("want the three Gateways' own ALBs: %s", inv)
-		}
-		return nil
-	}))
+	s.waitGroupGone(before, 3)
 	for _, name := range []string{"gw-a", "gw-b", "gw-c"} {
 		s.loadBalancer(s.gatewayKey(name)) // one ALB and one target group each
 	}
@@ -626,13 +604,7 @@ func TestTheDriftPassRepairsAGroupsListenerDeletedOutOfBand(t *testing.T) {
 	s.article("/healthz/ready")
 	s.importCertificate(year, "a.example.com") // found from the hosts
 	s.importCertificate(year, "b.example.com")
-	s.groupGateway("gw-a", 1, "a.example.com")
-	s.groupGateway("gw-b", 2, "b.example.com")
-	s.waitDNS("gw-a")
-	s.waitDNS("gw-b")
-	s.waitGroupHosts("a.example.com", "b.example.com")
-	lb, listeners, rules := s.groupALB()
-	def, sni := s.listenerCertificates(listeners[443])
+	lb, listeners, rules, def, sni := s.groupOfTwo()
 
 	// Someone deletes the HTTPS listener, and with it both members' rules.
 	_, err := s.elb.DeleteListener(s.ctx, &elbv2.DeleteListenerInput{ListenerArn: listeners[443].ListenerArn})
@@ -801,4 +773,34 @@ func (s *scenario) sampleRoutes(host, groupDNS, listenerARN string) func() (int,
 		<-done
 		return samples, bad
 	}
+}
+
+// waitGroupGone waits until the group owns nothing and the account holds n more ALBs than
+// before: the former members' own.
+func (s *scenario) waitGroupGone(before inventory, n int) {
+	s.t.Helper()
+	must(s.t, rig.Eventually(waitAWS, 200*time.Millisecond, func() error {
+		if by := s.owned(build.GroupKey(s.appNS, groupName)); len(by) != 0 {
+			return fmt.Errorf("the group still owns %s", arnsByKind(by))
+		}
+		if inv := s.inventory(); len(inv.LoadBalancers)-len(before.LoadBalancers) != n {
+			return fmt.Errorf("want %d ALBs of the former members' own: %s", n, inv)
+		}
+		return nil
+	}))
+}
+
+// groupOfTwo creates gw-a and gw-b (a.example.com, b.example.com) in the group and waits until its
+// ALB routes both; it returns the ALB, its listeners and rules, and the HTTPS listener's default
+// and SNI certificates.
+func (s *scenario) groupOfTwo() (elbv2types.LoadBalancer, map[int32]elbv2types.Listener, map[string]groupRule, string, []string) {
+	s.t.Helper()
+	s.groupGateway("gw-a", 1, "a.example.com")
+	s.groupGateway("gw-b", 2, "b.example.com")
+	s.waitDNS("gw-a")
+	s.waitDNS("gw-b")
+	s.waitGroupHosts("a.example.com", "b.example.com")
+	lb, listeners, rules := s.groupALB()
+	def, sni := s.listenerCertificates(listeners[443])
+	return lb, listeners, rules, def, sni
 }

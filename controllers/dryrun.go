@@ -193,12 +193,12 @@ func (p *Pipeline) dryGroup(ctx context.Context, d *deploy.DryRun, syncer *dns.S
 		// converged by then. Here the recorded creates are not seen by reads, so that apply runs
 		// on a recorder of its own and only its deletions are listed.
 		again := &deploy.DryRun{Region: d.Region, Account: d.Account}
-		req.Known, req.KeepOwnALB = res.Owned, false
+		req.Known, req.KeepOwnALB, req.Members = res.Owned, false, nil // as the real second apply
 		if _, err := again.Deployer(p.Deployer).ApplyMember(ctx, req); err != nil {
 			return err
 		}
 		for _, c := range again.Changes() {
-			if c.Action == deploy.ActionDelete || c.Operation == "DisassociateWebACL" {
+			if c.Action == deploy.ActionDelete {
 				d.Add(c)
 			}
 		}

@@ -102,11 +102,22 @@ func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Inp
 		}
 		members = append(members, build.GroupMember{Key: m.key(), Order: oplan.Config.GroupOrder, Hosts: build.Hosts(oin.Gateway, oplan.Config), Stack: oplan.Stack})
 	}
+	owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
+	// Gateways that use the group without being members (they left it and still publish its ALB,
+	// or are being torn down) keep what they have, like an unplanned member.
+	users, err := p.groupUsers(ctx, owner.GatewayKey, p.groupDNS(gw, owner.GatewayKey)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, u := range users {
+		if !slices.ContainsFunc(members, func(m build.GroupMember) bool { return m.Key == u }) {
+			members = append(members, build.GroupMember{Key: u, Unplanned: true})
+		}
+	}
 	limits := p.GroupLimits
 	if limits.RulesPerListener == 0 {
 		limits = build.DefaultGroupLimits
 	}
-	owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
 	gp := build.PlanGroup(owner, members, limits)
 	if len(gp.Problems) > 0 || slices.ContainsFunc(members, func(m build.GroupMember) bool { return m.Unplanned }) {
 		// A member is left out (no room, a conflict) or could not be planned: it keeps its
@@ -204,9 +215,13 @@ func (p *Pipeline) teardownGroupMember(ctx context.Context, gw client.Object, ow
 	if err != nil {
 		return deploy.Result{}, err
 	}
+	used, err := p.usedByOthers(ctx, gw, owner.GatewayKey, group.GatewayKey)
+	if err != nil {
+		return deploy.Result{}, err
+	}
 	names := p.teardownNames(ctx, gw, owner, r)
 	groupNames := deploy.Names{SecurityGroups: []string{build.SecurityGroupName(group)}, LoadBalancers: build.LoadBalancerNames(group)}
-	if len(remaining) == 0 {
+	if len(remaining) == 0 && !used {
 		// The last member: the ALB goes first (its listeners and rules with it), the backend
 		// group's rules with the member's release after.
 		res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: &model.Stack{}, Known: gst.owned, Names: groupNames, Others: append(others, owner.GatewayKey)})
@@ -304,7 +319,33 @@ func (p *Pipeline) leaveGroup(ctx context.Context, gw client.Object, owner tags.
 	if len(remaining) > 0 {
 		return p.reapplyShared(ctx, group, remaining, gst)
 	}
+	switch used, err := p.usedByOthers(ctx, gw, owner.GatewayKey, groupKey); {
+	case err != nil:
+		return err
+	case used:
+		return nil // another one that left still publishes the ALB: the last one drops it
+	}
 	return p.dropGroup(ctx, group)
+}
+
+// usedByOthers reports whether a Gateway other than self uses the group (groupUsers): one that
+// left it may still publish its ALB, whose DNS name the group's state and gw (a member, or one
+// that left) know.
+func (p *Pipeline) usedByOthers(ctx context.Context, gw client.Object, self, groupKey string) (bool, error) {
+	users, err := p.groupUsers(ctx, groupKey, p.groupDNS(gw, groupKey)...)
+	return slices.ContainsFunc(users, func(k string) bool { return k != self }), err
+}
+
+// groupDNS is the DNS name of the group's ALB as this process knows it, and the one the Gateway
+// publishes (a member's is the group's).
+func (p *Pipeline) groupDNS(gw client.Object, groupKey string) []string {
+	var out []string
+	for _, name := range []string{p.state(groupKey).dns, gw.GetAnnotations()[annotations.LoadBalancerDNS]} {
+		if name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // groupPublished returns the key of the group of the Gateway's namespace whose ALB the Gateway

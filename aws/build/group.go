@@ -73,12 +73,14 @@ func PlanGroup(owner tags.Owner, members []GroupMember, limits GroupLimits) Grou
 }
 
 // PlanGroupOn is PlanGroup for a group whose listeners hold now what was read from AWS. A member
-// left out — one that does not fit, conflicts, or could not be planned (Unplanned) — keeps what
-// it has there: its rules count against the limits first, and the HTTPS listener keeps every
-// certificate it holds (which of them are the member's is not always known), so that no other
-// member's apply breaks its hosts' TLS; a member that would grow the listener past a limit is the
-// one left out. A member found left out in one round is held in the next, until no new one is.
-// The listener's default certificate stays the default while it is wanted.
+// left out — one that does not fit, conflicts, or could not be planned (Unplanned) — is held: it
+// keeps what it has there, its rules counting first and its certificates staying on the HTTPS
+// listener (all the listener has, for an unplanned member, whose certificates are not known), so
+// that no other member's apply breaks its hosts' TLS; a member whose growth would then pass a
+// limit is the one left out. A member left out in one round is held in the next, until no new one
+// is (at most one round a member). The ALB keeps the settings of the first round's first fitting
+// member, even when it is held later. The listener's default certificate stays the default while
+// it is wanted.
 func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, now model.GroupListenerState) GroupPlan {
 	sorted := slices.Clone(members)
 	slices.SortFunc(sorted, func(a, b GroupMember) int {
@@ -91,8 +93,10 @@ func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, no
 		}
 	}
 	read := now.Certificates != nil || now.Rules != nil
+	var ref *GroupMember // the first round's: the ALB's settings stay its own while it is held
 	for range len(sorted) + 1 {
-		plan, left := planGroupOnce(owner, sorted, limits, now, held)
+		plan, left, used := planGroupOnce(owner, sorted, limits, now, held, ref)
+		ref = used
 		for k, probs := range held {
 			if len(probs) > 0 {
 				plan.Problems[k] = probs
@@ -108,24 +112,33 @@ func PlanGroupOn(owner tags.Owner, members []GroupMember, limits GroupLimits, no
 	panic("unreachable: each round holds one more member")
 }
 
-// planGroupOnce plans the group with the held members keeping what they have; it returns the
-// members it left out besides them.
-func planGroupOnce(owner tags.Owner, sorted []GroupMember, limits GroupLimits, now model.GroupListenerState, held map[string][]Problem) (GroupPlan, []string) {
+// planGroupOnce plans the group with the held members keeping what they have: their rules on the
+// listeners, their certificates on the HTTPS listener (all of them for an unplanned member, whose
+// certificates are not known). ref, when set, is the member whose settings the ALB has (the first
+// round's). It returns the plan, the members it left out besides the held ones, and the ref.
+func planGroupOnce(owner tags.Owner, sorted []GroupMember, limits GroupLimits, now model.GroupListenerState, held map[string][]Problem, ref *GroupMember) (GroupPlan, []string, *GroupMember) {
 	plan := GroupPlan{Members: map[string]*model.Stack{}, Problems: map[string][]Problem{}}
 	var left []string
 	leave := func(key, reason, msg string) {
 		plan.Problems[key] = append(plan.Problems[key], Problem{Reason: reason, Message: msg})
 		left = append(left, key)
 	}
-	var ref *GroupMember
 	var certs []string
 	policy := ""
+	if ref != nil {
+		policy = sslPolicyOf(ref.Stack)
+	}
 	rules := map[int32]int{}
-	if len(held) > 0 {
-		certs = slices.Clone(now.Certificates)
-		for k := range held {
-			for p, n := range now.Rules[k] {
-				rules[p] += n
+	for _, m := range sorted {
+		if _, ok := held[m.Key]; !ok {
+			continue
+		}
+		for p, n := range now.Rules[m.Key] {
+			rules[p] += n
+		}
+		for _, c := range now.Certificates {
+			if !slices.Contains(certs, c) && (m.Unplanned || slices.Contains(httpsCertificates(m.Stack), c)) {
+				certs = append(certs, c)
 			}
 		}
 	}
@@ -170,7 +183,7 @@ func planGroupOnce(owner tags.Owner, sorted []GroupMember, limits GroupLimits, n
 		}
 		if len(full) > 0 {
 			leave(m.Key, ReasonGroupFull, fmt.Sprintf(
-				"annotation %s: the group's ALB has no room for this Gateway: it would need %s; the Gateway keeps what it has, the other members are unaffected",
+				"annotation %s: the group's ALB has no room for this Gateway: it would need %s; the Gateway keeps what it has in the group",
 				annotations.Group, strings.Join(full, " and ")))
 			continue
 		}
@@ -193,7 +206,7 @@ func planGroupOnce(owner tags.Owner, sorted []GroupMember, limits GroupLimits, n
 	if ref != nil {
 		plan.Shared = sharedStack(owner, ref.Stack, certs, policy)
 	}
-	return plan, left
+	return plan, left, ref
 }
 
 // groupConflicts names the settings of m that differ from the reference's.

@@ -563,9 +563,9 @@ func TestGatewaysLeavingTheirGroupWhileTheOperatorIsDownLeaveNoRulesAndNoGroupAL
 		t.Logf("gw-b's move: %d samples of its alias and the group's rules, no gap", samples)
 	}
 
-	// The operator is down while the last two leave: at start, the drift pass's survey finds the
-	// group's ALB that no Gateway names and deletes it; each keeps its target group on an ALB of
-	// its own.
+	// The operator is down while the last two leave. gw-c's records cannot move for a while: gw-a
+	// leaving first must not take the group's ALB, which gw-c's hosts still use. Once gw-c has
+	// moved too, the ALB goes; each keeps its target group on an ALB of its own.
 	s.stopMgr()
 	for _, name := range []string{"gw-a", "gw-c"} {
 		s.updateGateway(name, func(gw *istionet.Gateway) {
@@ -573,13 +573,24 @@ func TestGatewaysLeavingTheirGroupWhileTheOperatorIsDownLeaveNoRulesAndNoGroupAL
 			delete(gw.Annotations, "istio-alb.io/group-order")
 		})
 	}
+	_, listeners, _ = s.groupALB()
+	gapsC := s.sampleRoutes("c.example.com", group, aws.ToString(listeners[443].ListenerArn))
+	proxy.Refuse("ChangeResourceRecordSets", "c.example.com")
 	s.startManager(s.opts.syncPeriod)
-	for _, name := range []string{"gw-a", "gw-c"} {
-		if got := s.waitDNSNot(name, group); got == group {
-			t.Fatalf("%s still publishes the group's ALB", name)
-		}
+	if got := s.waitDNSNot("gw-a", group); got == group {
+		t.Fatal("gw-a still publishes the group's ALB")
+	}
+	s.settledWrites(s.calls.Snapshot()) // gw-a has left; gw-c cannot move yet
+	proxy.Refuse("", "")
+	if got := s.waitDNSNot("gw-c", group); got == group {
+		t.Fatal("gw-c still publishes the group's ALB")
 	}
 	s.waitGroupGone(before, 3)
+	if samples, bad := gapsC(); len(bad) > 0 || samples == 0 {
+		t.Fatalf("in %d samples while gw-c moved, its alias pointed at the group's ALB without a rule for its host %d times: %v", samples, len(bad), bad)
+	} else {
+		t.Logf("gw-c's move: %d samples of its alias and the group's rules, no gap", samples)
+	}
 	for _, name := range []string{"gw-a", "gw-b", "gw-c"} {
 		s.loadBalancer(s.gatewayKey(name)) // one ALB and one target group each
 	}

@@ -76,7 +76,9 @@ type groupApply struct {
 // planGroup plans the member's group: every other member is gathered and planned alone (cached
 // reads), and the group planner combines them. A member the group has no room for, or whose
 // settings conflict, gets its problems: it is rejected like any user error, nothing written.
-func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Input, plan *build.GatewayPlan) (*groupApply, []build.Problem, error) {
+// Gateways that use the group without being members are held (they keep what they have), except
+// the ones gone (whose part was just taken off).
+func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Input, plan *build.GatewayPlan, gone ...string) (*groupApply, []build.Problem, error) {
 	key := in.Owner.GatewayKey
 	others, err := groupMembers(ctx, p.Client, gw.GetNamespace(), plan.Config.Group, key)
 	if err != nil {
@@ -110,7 +112,7 @@ func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Inp
 		return nil, nil, err
 	}
 	for _, u := range users {
-		if !slices.ContainsFunc(members, func(m build.GroupMember) bool { return m.Key == u }) {
+		if !slices.Contains(gone, u) && !slices.ContainsFunc(members, func(m build.GroupMember) bool { return m.Key == u }) {
 			members = append(members, build.GroupMember{Key: u, Unplanned: true})
 		}
 	}
@@ -236,7 +238,7 @@ func (p *Pipeline) teardownGroupMember(ctx context.Context, gw client.Object, ow
 	if err != nil {
 		return res, err
 	}
-	if err := p.reapplyShared(ctx, group, remaining, gst); err != nil {
+	if err := p.reapplyShared(ctx, group, remaining, gst, owner.GatewayKey); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -251,8 +253,9 @@ func peerContext(ctx context.Context) context.Context { return context.WithValue
 func isPeer(ctx context.Context) bool { v, _ := ctx.Value(peerKey{}).(bool); return v }
 
 // reapplyShared makes the group's ALB what its remaining members want (a member left): the first
-// of them plans the group, as its own reconcile would (so nothing changes twice).
-func (p *Pipeline) reapplyShared(ctx context.Context, group tags.Owner, remaining []groupMember, gst appliedState) error {
+// of them plans the group, as its own reconcile would (so nothing changes twice), without the
+// one gone.
+func (p *Pipeline) reapplyShared(ctx context.Context, group tags.Owner, remaining []groupMember, gst appliedState, gone string) error {
 	if len(remaining) == 0 {
 		return nil
 	}
@@ -274,7 +277,7 @@ func (p *Pipeline) reapplyShared(ctx context.Context, group tags.Owner, remainin
 	if len(probs) > 0 || plan.Stack == nil {
 		return nil // its own reconcile reports it; the next member's apply sets the group right
 	}
-	g, probs, err := p.planGroup(ctx, first.obj, in, plan)
+	g, probs, err := p.planGroup(ctx, first.obj, in, plan, gone)
 	if err != nil || len(probs) > 0 || g.shared == nil {
 		return err
 	}
@@ -317,7 +320,7 @@ func (p *Pipeline) leaveGroup(ctx context.Context, gw client.Object, owner tags.
 		return err
 	}
 	if len(remaining) > 0 {
-		return p.reapplyShared(ctx, group, remaining, gst)
+		return p.reapplyShared(ctx, group, remaining, gst, owner.GatewayKey)
 	}
 	switch used, err := p.usedByOthers(ctx, gw, owner.GatewayKey, groupKey); {
 	case err != nil:

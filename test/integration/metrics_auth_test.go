@@ -96,8 +96,8 @@ func TestSecureMetricsAnswerOnlyATokenWhoseServiceAccountMayReadMetrics(t *testi
 		var code int
 		var body string
 		var state *tls.ConnectionState
-		// Only a refused connection (the server not listening yet) is retried.
-		must(t, rig.Eventually(20*time.Second, 200*time.Millisecond, func() error {
+		// Retried while the server is not listening yet (a start on a busy machine takes a while).
+		must(t, rig.Eventually(60*time.Second, 200*time.Millisecond, func() error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 			if err != nil {
 				return err

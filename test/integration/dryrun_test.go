@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	istionet "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -297,11 +299,17 @@ func TestADryRunOfASchemeChangeListsTheNewALBAndTheOldOnesDeletionAsTheRealRunMa
 	}
 	real := s.calls.Snapshot()
 	setAnnotations(s, "gw", map[string]string{"istio-alb.io/dry-run": ""})
+	// One read a try (the new ALB may appear between two reads): the one ALB tagged, described.
 	must(t, rig.Eventually(waitAWS, 100*time.Millisecond, func() error {
-		if by := s.owned(s.gatewayKey("gw")); len(by["lb"]) != 1 {
+		by := s.owned(s.gatewayKey("gw"))
+		if len(by["lb"]) != 1 {
 			return fmt.Errorf("%d load balancers", len(by["lb"]))
 		}
-		if lb, _, _ := s.loadBalancer(s.gatewayKey("gw")); lb.Scheme != "internal" || *lb.LoadBalancerArn == *old.LoadBalancerArn {
+		out, err := s.elb.DescribeLoadBalancers(s.ctx, &elasticloadbalancingv2.DescribeLoadBalancersInput{LoadBalancerArns: []string{aws.ToString(by["lb"][0].ResourceARN)}})
+		if err != nil {
+			return err
+		}
+		if lb := out.LoadBalancers[0]; lb.Scheme != "internal" || aws.ToString(lb.LoadBalancerArn) == aws.ToString(old.LoadBalancerArn) {
 			return fmt.Errorf("scheme %s", lb.Scheme)
 		}
 		return nil

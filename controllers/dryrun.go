@@ -92,8 +92,8 @@ func (p *Pipeline) annotate(ctx context.Context, gw client.Object, key, value st
 
 // dryChanges runs the act step in dry mode: the same synthesizers, DNS sync and certificate
 // requests against clients that read AWS and record their writes (deploy.DryRun); the Service
-// changes and the finalizer are listed from the plan. Nothing of the plan is remembered. A group member's
-// group is planned as its real run would (problems are the group's refusal).
+// changes and the finalizer are listed from the plan. Nothing of the plan is remembered. A group
+// member's group is planned as its real run would (problems are the group's refusal).
 func (p *Pipeline) dryChanges(ctx context.Context, gw client.Object, in build.Input, plan *build.GatewayPlan) ([]deploy.Change, []build.Problem, error) {
 	key := in.Owner.GatewayKey
 	d := &deploy.DryRun{Region: p.Region, Account: in.AWS.AccountID}

@@ -105,8 +105,8 @@ func (p *Pipeline) planGroup(ctx context.Context, gw client.Object, in build.Inp
 		members = append(members, build.GroupMember{Key: m.key(), Order: oplan.Config.GroupOrder, Hosts: build.Hosts(oin.Gateway, oplan.Config), Stack: oplan.Stack})
 	}
 	owner := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
-	// Gateways that use the group without being members (they left it and still publish its ALB,
-	// or are being torn down) keep what they have, like an unplanned member.
+	// Gateways that use the group without being members (they left it and still publish its ALB)
+	// keep what they have, like an unplanned member.
 	users, err := p.groupUsers(ctx, owner.GatewayKey, p.groupDNS(gw, owner.GatewayKey)...)
 	if err != nil {
 		return nil, nil, err
@@ -162,11 +162,11 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 		return "", err
 	}
 	listeners := shared.ListenersByPort
-	members, err := p.groupUsers(ctx, g.owner.GatewayKey, shared.LoadBalancer.DNSName)
+	users, err := p.groupUsers(ctx, g.owner.GatewayKey, shared.LoadBalancer.DNSName)
 	if err != nil {
 		return "", err
 	}
-	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: st.owned, Others: others, Members: members, KeepOwnALB: true})
+	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Order: g.order, Part: g.part, Listeners: listeners, Known: st.owned, Others: others, Members: users, KeepOwnALB: true})
 	if err != nil {
 		p.remember(key, &appliedState{owned: res.Owned, dns: st.dns, records: st.records, group: g.owner.GatewayKey})
 		return "", err
@@ -208,11 +208,6 @@ func (p *Pipeline) programGroup(ctx context.Context, gw client.Object, owner tag
 func (p *Pipeline) teardownGroupMember(ctx context.Context, gw client.Object, owner tags.Owner, r Resolver, st appliedState, others []string) (deploy.Result, error) {
 	group := tags.Owner{Cluster: p.ClusterName, GatewayKey: groupKeyOf(gw)}
 	defer p.lockGroup(group.GatewayKey)()
-	gst := p.state(group.GatewayKey)
-	listeners, err := p.Deployer.GroupListeners(ctx, group, gst.owned, build.LoadBalancerNames(group))
-	if err != nil {
-		return deploy.Result{}, err
-	}
 	remaining, err := groupMembers(ctx, p.Client, gw.GetNamespace(), gw.GetAnnotations()[annotations.Group], owner.GatewayKey)
 	if err != nil {
 		return deploy.Result{}, err
@@ -222,26 +217,24 @@ func (p *Pipeline) teardownGroupMember(ctx context.Context, gw client.Object, ow
 		return deploy.Result{}, err
 	}
 	names := p.teardownNames(ctx, gw, owner, r)
-	groupNames := deploy.Names{SecurityGroups: []string{build.SecurityGroupName(group)}, LoadBalancers: build.LoadBalancerNames(group)}
 	if len(remaining) == 0 && !used {
-		// The last member: the ALB goes first (its listeners and rules with it), the backend
-		// group's rules with the member's release after.
-		res, err := p.Deployer.Apply(ctx, deploy.Request{Owner: group, Stack: &model.Stack{}, Known: gst.owned, Names: groupNames, Others: append(others, owner.GatewayKey)})
-		p.remember(group.GatewayKey, &appliedState{owned: res.Owned})
-		if err != nil {
-			return res, err
+		// The last user: the ALB goes first (its listeners and rules with it), then the member's
+		// part, and the backend group's rules with its release.
+		if err := p.dropGroup(ctx, group); err != nil {
+			return deploy.Result{Owned: st.owned}, err
 		}
-		p.remember(group.GatewayKey, nil)
 		return p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Known: st.owned, TargetGroupNames: names.TargetGroups, Others: others, Names: names})
+	}
+	gst := p.state(group.GatewayKey)
+	listeners, err := p.Deployer.GroupListeners(ctx, group, gst.owned, build.LoadBalancerNames(group))
+	if err != nil {
+		return deploy.Result{}, err
 	}
 	res, err := p.Deployer.ApplyMember(ctx, deploy.MemberRequest{Owner: owner, Listeners: listeners, Known: st.owned, TargetGroupNames: names.TargetGroups, Others: others, Names: names})
 	if err != nil {
 		return res, err
 	}
-	if err := p.reapplyShared(ctx, group, remaining, gst, owner.GatewayKey); err != nil {
-		return res, err
-	}
-	return res, nil
+	return res, p.reapplyShared(ctx, group, remaining, gst, owner.GatewayKey)
 }
 
 // peerKey marks the gather of another member of a group: cached reads only, even for a member
@@ -400,30 +393,25 @@ func (p *Pipeline) dropGroup(ctx context.Context, group tags.Owner) error {
 	return err
 }
 
-// groupUsers returns the keys of the Gateways that use a group: those that name it and are
-// enabled (a dry run never built is not) or hold the finalizer (their teardown takes their part
-// off); those that still publish one of its ALB's DNS names (lbDNS: they left the group, and
-// their records may point at it until they publish their own ALB); and those remembered in it.
-// It fails for a namespace the operator's cache does not hold.
+// groupUsers returns the keys of the Gateways that use a group: the enabled ones (a dry run never
+// built is not) that name it, or still publish one of its ALB's DNS names (lbDNS: they left the
+// group, and their records may point at it until they publish their own ALB). It is read from
+// the Gateways only, so a restart changes nothing. A Gateway being torn down uses nothing: its records go first, and its
+// teardown takes its part off. It fails for a namespace the operator's cache does not hold.
 func (p *Pipeline) groupUsers(ctx context.Context, groupKey string, lbDNS ...string) ([]string, error) {
 	ns, group := build.ParseGroupKey(groupKey)
 	var keys []string
 	err := eachGateway(ctx, p.Client, ns, func(kind string, gw client.Object) {
 		a := gw.GetAnnotations()
-		names := a[annotations.Group] == group && ((annotations.IsEnabled(a) && !dryRunOnly(gw)) || controllerutil.ContainsFinalizer(gw, Finalizer))
-		if names || (a[annotations.LoadBalancerDNS] != "" && slices.Contains(lbDNS, a[annotations.LoadBalancerDNS])) {
+		if !gw.GetDeletionTimestamp().IsZero() || !annotations.IsEnabled(a) || dryRunOnly(gw) {
+			return
+		}
+		if a[annotations.Group] == group || (a[annotations.LoadBalancerDNS] != "" && slices.Contains(lbDNS, a[annotations.LoadBalancerDNS])) {
 			keys = append(keys, groupMember{kind: kind, obj: gw}.key())
 		}
 	})
 	if err != nil {
 		return nil, err
-	}
-	p.memory.mu.Lock()
-	defer p.memory.mu.Unlock()
-	for k, st := range p.memory.applied {
-		if st.group == groupKey && !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
 	}
 	return keys, nil
 }
@@ -527,8 +515,8 @@ func (p *Pipeline) lockGroup(groupKey string) func() {
 	}
 }
 
-// groupChanged forgets what the group's listeners held: an apply of the group (call it before and
-// after, under the group's lock).
+// groupChanged forgets what the group's listeners held: around an apply of the group (lockGroup),
+// or when the drift pass found them changed outside the operator.
 func (p *Pipeline) groupChanged(groupKey string) {
 	p.memory.mu.Lock()
 	defer p.memory.mu.Unlock()
